@@ -1,0 +1,1 @@
+"""Experiment configs, ablation suites (Ray Tune) and MLflow tracking for prm-rga."""

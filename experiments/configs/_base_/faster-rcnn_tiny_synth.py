@@ -1,0 +1,156 @@
+# Faster R-CNN small enough to train from scratch on 2 CPU cores in minutes, on the synthetic
+# set made by `prm-rga data synth` (generated on first use from `synth_data`, then cached).
+# Same structure as the paper's model (FPN, RoIAlign, 2 shared fc + cls/reg fc, RoIs sampled at
+# 1:3), scaled to 128 px images: ResNet-18 at 1/4 width, a 32-channel FPN with 4 levels, anchors
+# from 16 px, 500 proposals and 256 RoIs per image (512 in the paper, for 60x the pixels).
+_base_ = 'mmdet::_base_/default_runtime.py'
+custom_imports = dict(imports=['prm_rga'], allow_failed_imports=False)
+
+data_root = '{{$PRM_RGA_SYNTH:data/synth}}/'
+synth_data = dict(out_dir=data_root, seed=0, num_train=400, num_val=200, image_size=128)
+classes = ('circle', 'square', 'triangle', 'cross', 'star')
+
+model = dict(
+    type='FasterRCNN',
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        pad_size_divisor=32),
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        base_channels=16,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        style='pytorch'),
+    neck=dict(type='FPN', in_channels=[16, 32, 64, 128], out_channels=32, num_outs=4),
+    rpn_head=dict(
+        type='RPNHead',
+        in_channels=32,
+        feat_channels=32,
+        anchor_generator=dict(
+            type='AnchorGenerator', scales=[4], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32]),
+        bbox_coder=dict(
+            type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
+            target_stds=[1.0, 1.0, 1.0, 1.0]),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    roi_head=dict(
+        type='StandardRoIHead',
+        bbox_roi_extractor=dict(
+            type='SingleRoIExtractor',
+            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+            out_channels=32,
+            featmap_strides=[4, 8, 16, 32],
+            finest_scale=16),
+        bbox_head=dict(
+            type='Shared2FCBBoxHead',
+            in_channels=32,
+            fc_out_channels=256,
+            roi_feat_size=7,
+            num_classes=len(classes),
+            bbox_coder=dict(
+                type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
+                target_stds=[0.1, 0.1, 0.2, 0.2]),
+            reg_class_agnostic=False,
+            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+            loss_bbox=dict(type='L1Loss', loss_weight=1.0))),
+    train_cfg=dict(
+        rpn=dict(
+            assigner=dict(
+                type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
+                match_low_quality=True, ignore_iof_thr=-1),
+            sampler=dict(
+                type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1,
+                add_gt_as_proposals=False),
+            allowed_border=-1,
+            pos_weight=-1,
+            debug=False),
+        rpn_proposal=dict(
+            nms_pre=1000, max_per_img=500, nms=dict(type='nms', iou_threshold=0.7),
+            min_bbox_size=0),
+        rcnn=dict(
+            assigner=dict(
+                type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5,
+                match_low_quality=False, ignore_iof_thr=-1),
+            sampler=dict(
+                type='RandomSampler', num=256, pos_fraction=0.25, neg_pos_ub=-1,
+                add_gt_as_proposals=True),
+            pos_weight=-1,
+            debug=False)),
+    test_cfg=dict(
+        rpn=dict(
+            nms_pre=1000, max_per_img=500, nms=dict(type='nms', iou_threshold=0.7),
+            min_bbox_size=0),
+        rcnn=dict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(128, 128), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(128, 128), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(
+        type='CocoDataset',
+        data_root=data_root,
+        metainfo=dict(classes=classes),
+        ann_file='annotations/instances_train.json',
+        data_prefix=dict(img='train/'),
+        filter_cfg=dict(filter_empty_gt=True),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='CocoDataset',
+        data_root=data_root,
+        metainfo=dict(classes=classes),
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img='val/'),
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json',
+                     metric='bbox', format_only=False)
+test_evaluator = val_evaluator
+
+# 12 epochs with steps at 8 and 11, as the paper's 1x; an epoch is 50 iterations.
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=4)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=50),
+    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1)
+]
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=1),
+    visualization=dict(type='DetVisualizationHook', draw=False))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+log_processor = dict(window_size=20)

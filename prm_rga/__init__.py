@@ -1,0 +1,20 @@
+"""RGA and PRM for MMDetection (paper: "Delving into the Imbalance of Positive Proposals in
+Two-stage Object Detection"). Importing the package registers every module with mmdet's
+registries, so configs can name them with ``custom_imports=dict(imports=['prm_rga'])``."""
+from prm_rga.checkpoint import allow_mmengine_checkpoints
+from prm_rga.datasets import CrowdHumanDataset
+from prm_rga.ensemble import ProposalEnsemble
+from prm_rga.hard_ratio_sampler import HardRatioSampler
+from prm_rga.metrics import (CrowdHumanMetric, GTCountSubsetMetric, crowdhuman_mmr,
+                             gt_count_subset_ap)
+from prm_rga.parallel_cascade_roi_head import ParallelCascadeRoIHead
+from prm_rga.parallel_roi_head import ParallelBBoxHeads, ParallelRoIHead
+from prm_rga.rga import AmpRGAOptimWrapper, RGAOptimWrapper, rga_lambda
+
+allow_mmengine_checkpoints()
+
+__all__ = [
+    'AmpRGAOptimWrapper', 'CrowdHumanDataset', 'CrowdHumanMetric', 'GTCountSubsetMetric',
+    'HardRatioSampler', 'ParallelBBoxHeads', 'ParallelCascadeRoIHead', 'ParallelRoIHead',
+    'ProposalEnsemble', 'RGAOptimWrapper', 'crowdhuman_mmr', 'gt_count_subset_ap', 'rga_lambda'
+]

@@ -1,0 +1,193 @@
+"""Parallel R-CNN Modules (PRM, paper Sec. 3.2 and Fig. 4).
+
+Several bbox heads share the backbone, the RPN and the RoI extractor. In training each head
+samples its own RoIs from the same proposals with its own positive fraction; at test time the
+pre-softmax class logits of all heads are averaged ("average ensemble") and the boxes are
+regressed by the head trained with the largest positive fraction.
+"""
+import copy
+from typing import Callable, List, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from mmdet.models.roi_heads import StandardRoIHead
+from mmdet.models.utils import unpack_gt_instances
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
+from mmdet.utils import ConfigType, InstanceList
+from prm_rga.errors import InputError
+from prm_rga.hard_ratio_sampler import check_pos_fraction
+
+
+def check_rcnn_cfgs(cfgs, num_heads: int, field: str) -> None:
+    """One assigner/sampler config per head, each with a usable positive fraction."""
+    if not isinstance(cfgs, (list, tuple)) or len(cfgs) != num_heads:
+        got = len(cfgs) if isinstance(cfgs, (list, tuple)) else type(cfgs).__name__
+        raise InputError(f'{field} must be a list with one assigner/sampler entry per bbox '
+                         f'head ({num_heads}), got {got}')
+    for i, cfg in enumerate(cfgs):
+        check_pos_fraction(cfg['sampler'].get('pos_fraction'), f'{field}[{i}].sampler.pos_fraction')
+
+
+class ParallelBBoxHeads(nn.ModuleList):
+    """The parallel bbox heads of one R-CNN stage, called like a single bbox head.
+
+    ``forward`` returns the class logits averaged over the heads (or those of ``test_head``
+    alone) and the box deltas of the predicting head. Box decoding and post-processing
+    (``predict_by_feat``, ``regress_by_class``, ...) are the predicting head's, so mmdet's own
+    test-time code of ``StandardRoIHead`` and ``CascadeRoIHead`` runs unchanged on top.
+    """
+
+    # Attributes read from the predicting head; training goes through ``loss`` only.
+    DELEGATED = frozenset({
+        'bbox_coder', 'bbox_pred_split', 'custom_activation', 'loss_cls', 'num_classes',
+        'predict_box_type', 'predict_by_feat', 'reg_class_agnostic', 'refine_bboxes',
+        'regress_by_class'
+    })
+
+    def __init__(self, cfgs: Sequence[dict], field: str, train_cfgs=None,
+                 train_field: str = 'train_cfg.rcnn') -> None:
+        if not isinstance(cfgs, (list, tuple)) or not cfgs:
+            raise InputError(f'{field} must be a non-empty list of bbox head configs')
+        for i, cfg in enumerate(cfgs):
+            if MODELS.get(cfg.get('type')) is None:
+                raise InputError(f'{field}[{i}].type: unknown bbox head type {cfg.get("type")!r}')
+        super().__init__(MODELS.build(cfg) for cfg in cfgs)
+        if len({head.num_classes for head in self}) > 1:
+            raise InputError(f'{field}: all heads must have the same num_classes, got '
+                             f'{[head.num_classes for head in self]}')
+        reg_index = -1
+        if train_cfgs:
+            check_rcnn_cfgs(train_cfgs, len(self), train_field)
+            fractions = [cfg['sampler']['pos_fraction'] for cfg in train_cfgs]
+            reg_index = fractions.index(max(fractions))
+        # Saved with the weights, so inference without a train_cfg knows the regressing head.
+        self.register_buffer('reg_index', torch.tensor(reg_index))
+        self.test_head = None
+
+    @property
+    def predict_index(self) -> int:
+        if self.test_head is not None:
+            return self.test_head
+        if self.reg_index < 0:
+            raise RuntimeError('parallel bbox heads do not know which head regresses boxes: '
+                               'build them with train_cfg.rcnn or load a checkpoint')
+        return int(self.reg_index)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name not in self.DELEGATED:
+                raise
+            return getattr(self[self.predict_index], name)
+
+    def forward(self, feats: Tensor) -> Tuple[Tensor, Tensor]:
+        if self.test_head is not None:
+            return self[self.test_head](feats)
+        outs = [head(feats) for head in self]
+        return torch.stack([cls for cls, _ in outs]).mean(0), outs[self.predict_index][1]
+
+    def loss(self, roi_feats: Callable[[Tensor], Tensor], sampling_results: List[list],
+             train_cfgs) -> Tuple[dict, List[dict]]:
+        """Losses of every head on its own sampled RoIs, named ``h{k}.{loss}``, and per head
+        the outputs a cascade needs to refine boxes. Each distinct RoI is pooled once."""
+        rois = [bbox2roi([res.priors for res in per_head]) for per_head in sampling_results]
+        unique, inverse = torch.unique(torch.cat(rois), dim=0, return_inverse=True)
+        feats = roi_feats(unique)[inverse].split([len(r) for r in rois])
+        losses, outputs = {}, []
+        for k, head in enumerate(self):
+            cls_score, bbox_pred = head(feats[k])
+            out = head.loss_and_target(cls_score, bbox_pred, rois[k], sampling_results[k],
+                                       train_cfgs[k])
+            losses.update({f'h{k}.{name}': value for name, value in out['loss_bbox'].items()})
+            outputs.append(dict(rois=rois[k], cls_score=cls_score, bbox_pred=bbox_pred,
+                                bbox_targets=out['bbox_targets']))
+        return losses, outputs
+
+
+def build_samplers(train_cfgs, context) -> tuple:
+    """Assigners and samplers of one stage's heads (validated with the heads), and whether the
+    assignment can be shared."""
+    assigners = [TASK_UTILS.build(cfg['assigner']) for cfg in train_cfgs]
+    samplers = [
+        TASK_UTILS.build(cfg['sampler'], default_args=dict(context=context))
+        for cfg in train_cfgs
+    ]
+    share = all(cfg['assigner'] == train_cfgs[0]['assigner'] for cfg in train_cfgs)
+    return assigners, samplers, share
+
+
+def sample_per_head(assigners, samplers, share_assignment: bool, x: Tuple[Tensor],
+                    results_list: InstanceList, batch_data_samples: SampleList) -> List[list]:
+    """Per head, per image: the sampling result of that head's sampler on the same proposals."""
+    gts, gts_ignore, _ = unpack_gt_instances(batch_data_samples)
+    sampled = [[] for _ in samplers]
+    for i, results in enumerate(results_list):
+        results.priors = results.pop('bboxes')
+        feats = [lvl[i][None] for lvl in x]
+        assign_result = None
+        for k, (assigner, sampler) in enumerate(zip(assigners, samplers)):
+            if assign_result is None or not share_assignment:
+                assign_result = assigner.assign(results, gts[i], gts_ignore[i])
+            # Samplers add the GTs to the assignment in place: each gets its own copy.
+            sampled[k].append(
+                sampler.sample(copy.copy(assign_result), results, gts[i], feats=feats))
+    return sampled
+
+
+@MODELS.register_module()
+class ParallelRoIHead(StandardRoIHead):
+    """RoI head with parallel bbox heads, each trained with its own sampling ratio.
+
+    Args:
+        bbox_head: a list of bbox head configs (``Shared2FCBBoxHead`` in the paper).
+        test_head: ``None`` predicts with the ensemble; an index predicts with that head alone
+            (its own logits and boxes), as in Table 1's per-module columns.
+        train_cfg: ``model.train_cfg.rcnn``, a list with one ``assigner``/``sampler`` config per
+            head; the head with the largest ``sampler.pos_fraction`` regresses boxes at test
+            time (ties: the first).
+    """
+
+    def __init__(self, bbox_head: List[ConfigType], test_head=None, mask_head=None,
+                 **kwargs) -> None:
+        if mask_head is not None:
+            raise InputError('roi_head.mask_head: ParallelRoIHead predicts boxes only')
+        super().__init__(bbox_head=bbox_head, **kwargs)
+        self.test_head = test_head
+
+    @property
+    def test_head(self):
+        return self.bbox_head.test_head
+
+    @test_head.setter
+    def test_head(self, index) -> None:
+        if index is not None and index not in range(len(self.bbox_head)):
+            raise InputError(f'roi_head.test_head must be None or a head index in '
+                             f'[0, {len(self.bbox_head)}), got {index!r}')
+        self.bbox_head.test_head = index
+
+    def init_bbox_head(self, bbox_roi_extractor: ConfigType,
+                       bbox_head: List[ConfigType]) -> None:
+        self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
+        self.bbox_head = ParallelBBoxHeads(bbox_head, 'roi_head.bbox_head', self.train_cfg)
+
+    def init_assigner_sampler(self) -> None:
+        self.bbox_assigner = self.bbox_sampler = None
+        if self.train_cfg:
+            self.bbox_assigner, self.bbox_sampler, self.share_assignment = build_samplers(
+                self.train_cfg, self)
+
+    def _roi_feats(self, x: Tuple[Tensor], rois: Tensor) -> Tensor:
+        feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
+        return self.shared_head(feats) if self.with_shared_head else feats
+
+    def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
+             batch_data_samples: SampleList) -> dict:
+        sampled = sample_per_head(self.bbox_assigner, self.bbox_sampler, self.share_assignment,
+                                  x, rpn_results_list, batch_data_samples)
+        losses, _ = self.bbox_head.loss(lambda rois: self._roi_feats(x, rois), sampled,
+                                        self.train_cfg)
+        return losses

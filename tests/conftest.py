@@ -1,0 +1,58 @@
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+import prm_rga  # noqa: F401  (registers the plugins)
+from mmdet.structures import DetDataSample
+from mmdet.utils import register_all_modules
+
+register_all_modules()
+
+CONFIGS = osp.join(osp.dirname(__file__), '..', 'experiments', 'configs')
+
+
+def config(name: str) -> Config:
+    return Config.fromfile(osp.join(CONFIGS, name))
+
+
+class RoIInputs:
+    """FPN features, RPN proposals and GT of a batch, for calling RoI heads directly."""
+
+    def __init__(self, num_imgs=2, num_gts=4, num_proposals=300, channels=32, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.x = tuple(
+            torch.randn(num_imgs, channels, s, s, generator=g) for s in (32, 16, 8, 4))
+        self.samples, self.proposals = [], []
+        for _ in range(num_imgs):
+            xy = torch.rand(num_gts, 2, generator=g) * 80
+            gts = torch.cat([xy, xy + 10 + torch.rand(num_gts, 2, generator=g) * 36], 1)
+            sample = DetDataSample(metainfo=dict(img_shape=(128, 128), ori_shape=(128, 128),
+                                                 scale_factor=(1.0, 1.0), batch_input_shape=(128, 128)))
+            sample.gt_instances = InstanceData(
+                bboxes=gts, labels=torch.randint(0, 5, (num_gts, ), generator=g))
+            self.samples.append(sample)
+            # Half jittered GTs (many positives), half random boxes (negatives).
+            near = gts[torch.randint(0, num_gts, (num_proposals // 2, ), generator=g)]
+            near = near + torch.randn(len(near), 4, generator=g) * 3
+            xy = torch.rand(num_proposals - len(near), 2, generator=g) * 100
+            far = torch.cat([xy, xy + 4 + torch.rand(len(xy), 2, generator=g) * 40], 1)
+            boxes = torch.cat([near, far]).clamp(0, 127)
+            boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + 1)
+            self.proposals.append(InstanceData(bboxes=boxes, scores=torch.rand(len(boxes), generator=g)))
+
+    def rpn_results(self):
+        """A fresh copy: RoI heads rename the proposal field in place."""
+        return copy.deepcopy(self.proposals)
+
+    @property
+    def metas(self):
+        return [s.metainfo for s in self.samples]
+
+
+@pytest.fixture
+def roi_inputs():
+    return RoIInputs()

@@ -1,0 +1,38 @@
+"""Every shipped config loads and builds, and the paper configs hold the paper's settings."""
+import glob
+import os.path as osp
+
+import pytest
+
+from conftest import CONFIGS, config
+from mmdet.registry import MODELS
+
+ALL = sorted(osp.relpath(p, CONFIGS) for p in glob.glob(osp.join(CONFIGS, '*', '*.py'))
+             if '_base_' not in p)
+
+
+@pytest.mark.parametrize('name', ALL)
+def test_config_builds(name):
+    cfg = config(name)
+    cfg.model.backbone.init_cfg = None  # no network here; timing and shape do not need it
+    model = MODELS.build(cfg.model)
+    assert model.with_roi_head
+
+
+@pytest.mark.parametrize('name', [n for n in ALL if n.startswith('faster_rcnn/')])
+def test_paper_settings(name):
+    cfg = config(name)
+    assert cfg.optim_wrapper.optimizer.lr == 0.02 and cfg.train_dataloader.batch_size == 2
+    epochs, steps = (24, [16, 22]) if '_2x' in name else (12, [8, 11])
+    assert cfg.train_cfg.max_epochs == epochs and cfg.param_scheduler[1].milestones == steps
+    assert cfg.model.roi_head.bbox_roi_extractor.roi_layer.type == 'RoIAlign'
+    rcnn = cfg.model.train_cfg.rcnn
+    if 'prm_' in name:
+        assert [r.sampler.pos_fraction for r in rcnn] == [1 / 2, 1 / 10]  # 1:1 and 1:9
+        assert all(r.sampler.num == 512 for r in rcnn)
+    else:
+        assert (rcnn.sampler.num, rcnn.sampler.pos_fraction) == (512, 0.25)  # 1:3
+    if '_rga' in name:
+        assert cfg.optim_wrapper.type == 'RGAOptimWrapper' and cfg.optim_wrapper.lambda0 == 7
+    else:
+        assert cfg.optim_wrapper.type == 'OptimWrapper'

@@ -1,0 +1,102 @@
+"""`prm-rga train`: bad input is named before anything is built; a tiny run trains, resumes the
+RGA schedule where it stopped, and learns."""
+import json
+import os.path as osp
+import re
+
+import pytest
+
+from conftest import CONFIGS
+from prm_rga.cli import main
+from prm_rga.datasets import make_synth
+
+PRM = osp.join(CONFIGS, 'tiny', 'faster-rcnn_tiny_rga-prm_synth.py')
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture(scope='module')
+def small_synth(tmp_path_factory):
+    root = tmp_path_factory.mktemp('synth')
+    make_synth(root, seed=3, num_train=48, num_val=16)
+    return str(root)
+
+
+def data_options(root):
+    return [f'data_root={root}/', f'synth_data.out_dir={root}',
+            'synth_data.num_train=48', 'synth_data.num_val=16', 'synth_data.seed=3',
+            f'train_dataloader.dataset.data_root={root}/',
+            f'val_dataloader.dataset.data_root={root}/',
+            f'test_dataloader.dataset.data_root={root}/',
+            f'val_evaluator.ann_file={root}/annotations/instances_val.json',
+            f'test_evaluator.ann_file={root}/annotations/instances_val.json']
+
+
+@pytest.mark.parametrize('options, message', [
+    (['model.roi_head.bbox_head.1.type=NoSuchHead'], r'roi_head.bbox_head\[1\].type'),
+    (['model.train_cfg.rcnn.1.sampler.pos_fraction=1.5'],
+     r'train_cfg.rcnn\[1\].sampler.pos_fraction'),
+    (['optim_wrapper.lambda0=0.5'], 'optim_wrapper.lambda0'),
+])
+def test_bad_config_values_are_named(capsys, tmp_path, small_synth, options, message):
+    code, err = run(capsys, 'train', PRM, '--work-dir', str(tmp_path), '--cfg-options',
+                    *data_options(small_synth), *options)
+    assert code == 2 and re.search(message, err), err
+
+
+def test_mismatched_head_and_sampler_lists(capsys, tmp_path, small_synth):
+    config = tmp_path / 'one_sampler.py'
+    config.write_text(f"_base_ = {PRM!r}\n_rcnn = {{{{_base_._rcnn_11}}}}\n"
+                      "model = dict(train_cfg=dict(rcnn=[_rcnn]))\n")
+    code, err = run(capsys, 'train', str(config), '--work-dir', str(tmp_path),
+                    '--cfg-options', *data_options(small_synth))
+    assert code == 2 and 'train_cfg.rcnn must be a list with one' in err, err
+
+
+def test_missing_config_dataset_and_corrupt_annotations(capsys, tmp_path, small_synth):
+    code, err = run(capsys, 'train', str(tmp_path / 'nope.py'))
+    assert code == 2 and 'nope.py' in err
+    code, err = run(capsys, 'train', PRM, '--work-dir', str(tmp_path), '--cfg-options',
+                    *data_options(small_synth), 'synth_data=None',
+                    f'train_dataloader.dataset.data_root={tmp_path}/missing/')
+    assert code == 2 and 'train_dataloader.dataset.ann_file' in err and 'missing' in err
+    bad = tmp_path / 'bad'
+    (bad / 'annotations').mkdir(parents=True)
+    (bad / 'train').mkdir()
+    (bad / 'annotations' / 'instances_train.json').write_text('{"images": [')
+    code, err = run(capsys, 'train', PRM, '--work-dir', str(tmp_path), '--cfg-options',
+                    *data_options(small_synth), 'synth_data=None',
+                    f'train_dataloader.dataset.data_root={bad}/')
+    assert code == 2 and 'instances_train.json is not valid JSON' in err, err
+    assert not (tmp_path / 'last_checkpoint').exists()
+
+
+def scalars(work_dir):
+    """mmengine's scalar log of the runs in work_dir: one dict per logged step."""
+    (log, ) = work_dir.glob('*/vis_data/scalars.json')  # the first run's; both log to it
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_resume_continues_the_lambda_schedule(capsys, tmp_path, small_synth):
+    """Stop after 2 of 4 epochs, resume, and get lambda exactly where an unbroken run has it."""
+    opts = data_options(small_synth) + ['train_dataloader.batch_size=8',
+                                        'default_hooks.logger.interval=1',
+                                        'default_hooks.checkpoint.interval=1',
+                                        'train_cfg.val_interval=100',
+                                        # mmengine keeps one visualizer per name and process
+                                        f'visualizer.name={tmp_path.name}']
+    assert main(['train', PRM, '--work-dir', str(tmp_path), '--cfg-options', *opts,
+                 'train_cfg.max_epochs=2', 'param_scheduler.1.end=4']) == 0
+    # The same schedule over 4 epochs, started from the epoch-2 checkpoint.
+    assert main(['train', PRM, '--work-dir', str(tmp_path), '--resume', '--cfg-options', *opts,
+                 'train_cfg.max_epochs=4', 'param_scheduler.1.end=4']) == 0
+    iters_per_epoch, total = 6, 24
+    # mmengine logs step = iteration index + 1; the first run's steps 1-12 come first.
+    resumed = {row['step']: row['lambda'] for row in scalars(tmp_path)
+               if 'lambda' in row and row['step'] > 2 * iters_per_epoch}
+    assert sorted(resumed) == list(range(2 * iters_per_epoch + 1, total + 1))
+    for step, lam in resumed.items():
+        assert lam == pytest.approx(7 - 6 * (step - 1) / total)
