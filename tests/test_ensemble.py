@@ -1,0 +1,67 @@
+"""Table 5's "Faster R-CNN x2": two detectors as one proposal-level ensemble."""
+import copy
+
+import pytest
+import torch
+
+from conftest import config
+from mmdet.registry import MODELS
+from prm_rga.errors import InputError
+
+TINY = 'tiny/faster-rcnn_tiny_synth.py'
+
+
+def batch(num_imgs=2, size=128):
+    from mmdet.structures import DetDataSample
+    g = torch.Generator().manual_seed(0)
+    samples = [DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                           scale_factor=(1.0, 1.0), batch_input_shape=(size, size)))
+               for _ in range(num_imgs)]
+    return torch.randn(num_imgs, 3, size, size, generator=g), samples
+
+
+def test_ensemble_of_identical_detectors_is_the_detector(tmp_path):
+    cfg = config(TINY).model
+    torch.manual_seed(0)
+    single = MODELS.build(copy.deepcopy(cfg)).eval()
+    path = tmp_path / 'a.pth'
+    torch.save({'state_dict': single.state_dict()}, path)
+    ensemble = MODELS.build(dict(type='ProposalEnsemble', detectors=[cfg, cfg],
+                                 checkpoints=[str(path), str(path)])).eval()
+    inputs, samples = batch()
+    with torch.no_grad():
+        ref = single.predict(inputs, copy.deepcopy(samples))
+        out = ensemble.predict(inputs, copy.deepcopy(samples))
+    for a, b in zip(ref, out):
+        assert len(a.pred_instances) > 0
+        torch.testing.assert_close(b.pred_instances.scores, a.pred_instances.scores)
+        torch.testing.assert_close(b.pred_instances.bboxes, a.pred_instances.bboxes)
+
+
+def test_ensemble_averages_logits_of_different_detectors():
+    cfg = config(TINY).model
+    torch.manual_seed(0)
+    ensemble = MODELS.build(dict(type='ProposalEnsemble', detectors=[cfg, cfg])).eval()
+    inputs, samples = batch()
+    a, b = ensemble.detectors
+    with torch.no_grad():
+        feats = [a.extract_feat(inputs), b.extract_feat(inputs)]
+        proposals = a.rpn_head.predict(feats[0], samples, rescale=False)
+        from mmdet.structures.bbox import bbox2roi
+        rois = bbox2roi([p.bboxes for p in proposals])
+        la = a.roi_head._bbox_forward(feats[0], rois)['cls_score']
+        lb = b.roi_head._bbox_forward(feats[1], rois)['cls_score']
+        a.roi_head.test_cfg = None  # scores of every proposal, no NMS
+        out = ensemble.predict(inputs, samples)
+    n = len(proposals[0])
+    torch.testing.assert_close(out[0].pred_instances.scores,
+                               torch.softmax((la + lb) / 2, -1)[:n])
+
+
+def test_bad_ensemble_settings():
+    cfg = config(TINY).model
+    with pytest.raises(InputError, match='at least two'):
+        MODELS.build(dict(type='ProposalEnsemble', detectors=[cfg]))
+    with pytest.raises(InputError, match=r'checkpoints\[0\]'):
+        MODELS.build(dict(type='ProposalEnsemble', detectors=[cfg, cfg],
+                          checkpoints=['/nonexistent/a.pth', '/nonexistent/b.pth']))
