@@ -19,6 +19,13 @@ def config(name: str) -> Config:
     return Config.fromfile(osp.join(CONFIGS, name))
 
 
+def image_sample(size: int = 128) -> DetDataSample:
+    """A data sample for an unscaled square image of ``size`` px."""
+    shape = (size, size)
+    return DetDataSample(metainfo=dict(img_shape=shape, ori_shape=shape, scale_factor=(1.0, 1.0),
+                                       batch_input_shape=shape))
+
+
 class RoIInputs:
     """FPN features, RPN proposals and GT of a batch, for calling RoI heads directly."""
 
@@ -30,8 +37,7 @@ class RoIInputs:
         for _ in range(num_imgs):
             xy = torch.rand(num_gts, 2, generator=g) * 80
             gts = torch.cat([xy, xy + 10 + torch.rand(num_gts, 2, generator=g) * 36], 1)
-            sample = DetDataSample(metainfo=dict(img_shape=(128, 128), ori_shape=(128, 128),
-                                                 scale_factor=(1.0, 1.0), batch_input_shape=(128, 128)))
+            sample = image_sample()
             sample.gt_instances = InstanceData(
                 bboxes=gts, labels=torch.randint(0, 5, (num_gts, ), generator=g))
             self.samples.append(sample)

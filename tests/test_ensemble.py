@@ -4,19 +4,17 @@ import copy
 import pytest
 import torch
 
-from conftest import config
+from conftest import config, image_sample
 from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox2roi
 from prm_rga.errors import InputError
 
 TINY = 'tiny/faster-rcnn_tiny_synth.py'
 
 
 def batch(num_imgs=2, size=128):
-    from mmdet.structures import DetDataSample
     g = torch.Generator().manual_seed(0)
-    samples = [DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                           scale_factor=(1.0, 1.0), batch_input_shape=(size, size)))
-               for _ in range(num_imgs)]
+    samples = [image_sample(size) for _ in range(num_imgs)]
     return torch.randn(num_imgs, 3, size, size, generator=g), samples
 
 
@@ -47,7 +45,6 @@ def test_ensemble_averages_logits_of_different_detectors():
     with torch.no_grad():
         feats = [a.extract_feat(inputs), b.extract_feat(inputs)]
         proposals = a.rpn_head.predict(feats[0], samples, rescale=False)
-        from mmdet.structures.bbox import bbox2roi
         rois = bbox2roi([p.bboxes for p in proposals])
         la = a.roi_head._bbox_forward(feats[0], rois)['cls_score']
         lb = b.roi_head._bbox_forward(feats[1], rois)['cls_score']
