@@ -2,10 +2,12 @@
 as ratios against the baseline measured in the same run (issue: PRM train <= 1.10x, PRM
 inference <= 1.03x, RGA <= 1.01x).
 
-Each variant runs in its own process (so peak RSS is its own) on the same random batch:
+Each variant runs in its own process (so peak memory is its own) on the same random batch:
 images of --size px with a COCO-like number of boxes. The paper scale builds the R50-FPN
-configs without pretrained weights (timing does not depend on them). Usage:
-    python bench/bench_step.py [--scale tiny|paper] [--iters 20] [--size 128] [--batch 8]
+configs without pretrained weights (timing does not depend on them). Peak memory is the
+process's RSS on CPU and torch's peak allocation on CUDA. Usage:
+    python bench/bench_step.py [--scale tiny|paper] [--device cpu|cuda] [--iters 20]
+                               [--size 128] [--batch 8]
 """
 import argparse
 import json
@@ -44,7 +46,7 @@ def make_batch(size: int, batch: int, num_classes: int):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def worker(config: str, iters: int, size: int, batch: int) -> dict:
+def worker(config: str, iters: int, size: int, batch: int, device: str) -> dict:
     import torch
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
@@ -55,7 +57,7 @@ def worker(config: str, iters: int, size: int, batch: int) -> dict:
     register_all_modules()
     cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(cfg.model).to(device)
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     optim.initialize_count_status(model, 0, 10 * iters)
     heads = cfg.model.roi_head.bbox_head
@@ -67,6 +69,8 @@ def worker(config: str, iters: int, size: int, batch: int) -> dict:
         for i in range(iters + 2):
             start = time.perf_counter()
             fn()
+            if device == 'cuda':
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
         return statistics.median(times[2:])  # the first two warm up
 
@@ -75,13 +79,17 @@ def worker(config: str, iters: int, size: int, batch: int) -> dict:
     model.eval()
     with torch.no_grad():
         test_s = timed(lambda: model.test_step(data))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return dict(train_s=train_s, test_s=test_s, rss_mb=rss)
+    if device == 'cuda':
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return dict(train_s=train_s, test_s=test_s, peak_mb=peak)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--scale', choices=sorted(VARIANTS), default='tiny')
+    parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument('--iters', type=int, default=20)
     parser.add_argument('--size', type=int, help='image side (default: 128 tiny, 800 paper)')
     parser.add_argument('--batch', type=int, help='images per step (default: 8 tiny, 2 paper)')
@@ -90,24 +98,26 @@ def main() -> None:
     pattern, size, batch = VARIANTS[args.scale]
     size, batch = args.size or size, args.batch or batch
     if args.worker:
-        print(json.dumps(worker(args.worker, args.iters, size, batch)))
+        print(json.dumps(worker(args.worker, args.iters, size, batch, args.device)))
         return
     results = {}
     for name, suffix in NAMES.items():
         config = osp.join(CONFIGS, pattern.format(suffix))
         out = subprocess.run(
             [sys.executable, __file__, '--worker', config, '--scale', args.scale,
-             '--iters', str(args.iters), '--size', str(size), '--batch', str(batch)],
+             '--device', args.device, '--iters', str(args.iters), '--size', str(size),
+             '--batch', str(batch)],
             check=True, capture_output=True, text=True).stdout
         results[name] = json.loads(out.strip().splitlines()[-1])
     base = results['baseline']
-    print(f'{args.scale} scale, {batch} images of {size}x{size} px, median of {args.iters} steps')
-    print(f'{"variant":10} {"train s":>8} {"x base":>7} {"test s":>8} {"x base":>7} '
-          f'{"peak MB":>8} {"x base":>7}')
+    print(f'{args.scale} scale on {args.device}, {batch} images of {size}x{size} px, '
+          f'median of {args.iters} steps')
+    print(f'{"variant":10} {"train img/s":>11} {"t/base":>7} {"test img/s":>10} {"t/base":>7} '
+          f'{"peak MB":>8} {"t/base":>7}')
     for name, r in results.items():
-        print(f'{name:10} {r["train_s"]:8.3f} {r["train_s"] / base["train_s"]:7.3f} '
-              f'{r["test_s"]:8.3f} {r["test_s"] / base["test_s"]:7.3f} '
-              f'{r["rss_mb"]:8.0f} {r["rss_mb"] / base["rss_mb"]:7.3f}')
+        print(f'{name:10} {batch / r["train_s"]:11.1f} {r["train_s"] / base["train_s"]:7.3f} '
+              f'{batch / r["test_s"]:10.1f} {r["test_s"] / base["test_s"]:7.3f} '
+              f'{r["peak_mb"]:8.0f} {r["peak_mb"] / base["peak_mb"]:7.3f}')
 
 
 if __name__ == '__main__':
