@@ -113,7 +113,7 @@ def main() -> None:
     print(f'{args.scale} scale on {args.device}, {batch} images of {size}x{size} px, '
           f'median of {args.iters} steps')
     print(f'{"variant":10} {"train img/s":>11} {"t/base":>7} {"test img/s":>10} {"t/base":>7} '
-          f'{"peak MB":>8} {"t/base":>7}')
+          f'{"peak MB":>8} {"m/base":>7}')
     for name, r in results.items():
         print(f'{name:10} {batch / r["train_s"]:11.1f} {r["train_s"] / base["train_s"]:7.3f} '
               f'{batch / r["test_s"]:10.1f} {r["test_s"] / base["test_s"]:7.3f} '
