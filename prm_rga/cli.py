@@ -4,7 +4,7 @@ import argparse
 import importlib
 import sys
 
-from prm_rga.errors import InputError
+from prm_rga.errors import DivergedError, InputError
 
 COMMAND_MODULES = (
     'prm_rga.train',
@@ -27,9 +27,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except InputError as err:
+    except (InputError, DivergedError) as err:
         print(f'prm-rga: error: {err}', file=sys.stderr)
-        return 2
+        return 2 if isinstance(err, InputError) else 1
 
 
 if __name__ == '__main__':

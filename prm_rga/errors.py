@@ -8,3 +8,10 @@ class InputError(ValueError):
     It subclasses ValueError so that mmengine's registry, which re-raises build errors as
     ``type(e)(message)``, keeps the type.
     """
+
+
+class DivergedError(FloatingPointError):
+    """A training run whose loss became NaN or infinite (raised by FiniteLossHook).
+
+    The `prm-rga` command prints the message and exits with status 1, without a traceback.
+    """

@@ -100,3 +100,14 @@ def test_resume_continues_the_lambda_schedule(capsys, tmp_path, small_synth):
     assert sorted(resumed) == list(range(2 * iters_per_epoch + 1, total + 1))
     for step, lam in resumed.items():
         assert lam == pytest.approx(7 - 6 * (step - 1) / total)
+
+
+def test_nan_loss_stops_training_with_the_terms_named(capsys, tmp_path, small_synth):
+    config = tmp_path / 'nan_loss.py'
+    config.write_text(f"_base_ = {PRM!r}\n"
+                      "model = dict(rpn_head=dict(loss_bbox=dict(loss_weight=float('nan'))))\n")
+    code, err = run(capsys, 'train', str(config), '--work-dir', str(tmp_path), '--cfg-options',
+                    *data_options(small_synth), f'visualizer.name={tmp_path.name}')
+    assert code == 1, err
+    assert 'diverged at iteration 1' in err and 'loss_rpn_bbox=nan' in err, err
+    assert not (tmp_path / 'last_checkpoint').exists()

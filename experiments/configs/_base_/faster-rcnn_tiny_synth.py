@@ -148,6 +148,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
 
+custom_hooks = [dict(type='FiniteLossHook', interval=1)]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=1),

@@ -11,4 +11,4 @@ val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
-custom_hooks = [dict(type='CheckInvalidLossHook', interval=50)]
+custom_hooks = [dict(type='FiniteLossHook', interval=50)]
