@@ -71,7 +71,7 @@ UNIT_SHAPES = (  # extent about 1, in SYNTH_CLASSES order
 )
 
 
-def make_synth(out_dir, seed=0, num_train=400, num_val=200, image_size=128, crowd=False,
+def make_synth(out_dir, seed=0, num_train=800, num_val=200, image_size=128, crowd=False,
                force=False) -> Path:
     """Write the synthetic set into ``out_dir`` once and reuse it afterwards.
 
@@ -478,7 +478,7 @@ def add_commands(subparsers):
         '.odgt plus COCO with --crowd). An existing set with the same arguments is reused.')
     p.add_argument('--out', required=True, type=Path, help='dataset directory')
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--train', type=int, default=400, dest="num_train", help='training images')
+    p.add_argument('--train', type=int, default=800, dest="num_train", help='training images')
     p.add_argument('--val', type=int, default=200, dest='num_val', help='validation images')
     p.add_argument('--image-size', type=int, default=128, help='square image side in pixels')
     p.add_argument('--crowd', action='store_true', help='crowd-person variant (CrowdHuman .odgt)')
