@@ -133,3 +133,23 @@ def test_tiny_training_learns(tmp_path, small_synth):
     assert sum(losses[-12:]) < 0.5 * sum(losses[:12]), (losses[:12], losses[-12:])
     (val, ) = [row for row in rows if 'coco/bbox_mAP' in row]
     assert val['coco/bbox_mAP'] > 0.02 and val['coco/bbox_mAP_50'] > 0.06, val
+
+
+def test_mmdet_tools_train_runs_the_plugins(tmp_path, small_synth):
+    """The configs work from mmdet's own tools/train.py: `custom_imports` registers the plugins."""
+    import subprocess
+    import sys
+
+    import mmdet
+    script = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
+    subprocess.run(
+        [sys.executable, script, PRM, '--work-dir', str(tmp_path), '--cfg-options',
+         *data_options(small_synth), 'train_cfg.max_epochs=1', 'train_cfg.val_interval=2',
+         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+         'default_hooks.logger.interval=1'],
+        check=True, cwd=tmp_path, capture_output=True, timeout=300)
+    logs = [json.loads(line) for line in open(next(tmp_path.glob('*/vis_data/scalars.json')))]
+    logs = [x for x in logs if 'loss' in x]
+    assert [x['lambda'] for x in logs] == [7 - 6 * t / 6 for t in range(6)]  # 48 images, batch 8
+    assert all('h0.loss_cls' in x and 'h1.loss_cls' in x for x in logs)
+    assert (tmp_path / 'epoch_1.pth').exists()
