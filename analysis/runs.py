@@ -57,6 +57,7 @@ class Runs:
 
     def __init__(self, suites, tracking_uri=None, cache_dir='.analysis-cache', scale=None):
         self.tracking_uri = tracking_uri or DEFAULT_TRACKING_URI
+        os.environ.setdefault('MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR', 'false')
         self._check_uri()
         self.client = MlflowClient(self.tracking_uri)
         self.cache_dir = cache_dir
