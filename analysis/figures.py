@@ -22,7 +22,7 @@ def _not_run(ax, needs: str):
 
 def _band(ax, frame, label, scale=1.0, **kw):
     """Mean over seeds with a ±std band."""
-    mean, std = frame.mean(1) * scale, frame.std(1).fillna(0) * scale
+    mean, std = frame.mean(axis=1) * scale, frame.std(axis=1).fillna(0) * scale
     n = frame.shape[1]
     line, = ax.plot(mean.index, mean, label=f'{label} (n={n})', **kw)
     if n > 1:
