@@ -52,21 +52,21 @@ def final_metrics(params, seed, ap):
     return m
 
 
-def histories(params, seed):
+def histories(params, seed, steps=STEPS):
     rng = np.random.default_rng(seed)
-    t = np.arange(STEPS)
+    t = np.arange(steps) * STEPS / steps  # the same curve shape at any length
     rga = float(params.get('lambda0', 1)) > 1
     out = {}
     for h, k in enumerate(ratios_of(params)):
         out[f'train/num_pos/h{h}'] = 40 / (1 + k) * (1 - np.exp(-t / 15)) + 1
         out[f'train/acc_pos/h{h}'] = 0.9 * (1 - np.exp(-t / (8 if rga else 20)))
-        out[f'train/acc_neg/h{h}'] = 0.97 + 0.005 * rng.standard_normal(STEPS)
-        out[f'train/grad_fnorm/h{h}'] = 1 + 0.2 * rng.random(STEPS)
-    out['train/lambda'] = np.full(STEPS, float(params.get('lambda0', 1)))
+        out[f'train/acc_neg/h{h}'] = 0.97 + 0.005 * rng.standard_normal(steps)
+        out[f'train/grad_fnorm/h{h}'] = 1 + 0.2 * rng.random(steps)
+    out['train/lambda'] = np.full(steps, float(params.get('lambda0', 1)))
     out['train/loss'] = 2 * np.exp(-t / 30)
     if params.get('detector') == 'mask_rcnn':
-        out['train/grad_fnorm/bbox'] = 1 + 0.2 * rng.random(STEPS)
-        out['train/grad_fnorm/mask'] = 0.5 + 0.1 * rng.random(STEPS)
+        out['train/grad_fnorm/bbox'] = 1 + 0.2 * rng.random(steps)
+        out['train/grad_fnorm/mask'] = 0.5 + 0.1 * rng.random(steps)
         out['train/grad_fnorm/sum'] = 0.8 * (out['train/grad_fnorm/bbox'] +
                                              out['train/grad_fnorm/mask'])
     elif 'train/grad_fnorm/h1' in out:
@@ -95,20 +95,20 @@ def write_artifacts(root, params, seed):
     np.savez(osp.join(root, 'scores.npz'), **arrays)
 
 
-def write_store(root: str) -> dict:
+def write_store(root: str, trials=TRIALS, broken=BROKEN, steps=STEPS) -> dict:
     """Write the store under ROOT; return its tracking URI and the logged final metrics per
     (suite, trial name, seed)."""
     uri = f'sqlite:///{osp.join(root, "mlflow.db")}'
     client = MlflowClient(uri)
     logged = {}
-    suites = sorted({t[0] for t in TRIALS})
+    suites = sorted({t[0] for t in trials})
     for suite in suites:
         exp = client.create_experiment(suite, artifact_location=osp.join(root, 'artifacts', suite))
         parent = client.create_run(exp, tags={'suite': suite, 'scale': 'tiny'})
-        trials = [t for t in TRIALS if t[0] == suite]
-        broken = [BROKEN] if BROKEN[0] == suite else []
-        for params, seeds, ap in [(p, s, a) for _, p, s, a in trials] + \
-                [(p, (s, ), None) for _, p, s in broken]:
+        ours = [(p, s, a) for name, p, s, a in trials if name == suite]
+        if broken and broken[0] == suite:
+            ours.append((broken[1], (broken[2], ), None))
+        for params, seeds, ap in ours:
             for seed in seeds:
                 logged_params = dict(params, seed=str(seed))
                 if suite != 'quick':
@@ -127,7 +127,7 @@ def write_store(root: str) -> dict:
                     continue
                 final = final_metrics(params, seed, ap)
                 metrics = [Metric(k, float(v[i]), 0, i) for k, v in
-                           histories(params, seed).items() for i in range(STEPS)]
+                           histories(params, seed, steps).items() for i in range(steps)]
                 metrics += [Metric(k, v * (e + 1) / EPOCHS, 0, e + 1)
                             for k, v in final.items() for e in range(EPOCHS)]
                 for i in range(0, len(metrics), 1000):
