@@ -9,6 +9,8 @@ from prm_rga.errors import DivergedError, InputError
 COMMAND_MODULES = (
     'prm_rga.train',
     'prm_rga.datasets.synth',
+    'analysis.report',
+    'dashboards.dashboard',
 )
 
 
