@@ -79,11 +79,13 @@ def get_or_create_experiment(client, name: str, tracking_uri: str) -> str:
 
 
 def metric_names(scalars: dict) -> dict:
-    """mmengine log tag -> MLflow metric names (docs/mlflow-schema.md). A validation tag (all
-    keys evaluator metrics) keeps its names, ``coco/X`` becoming ``val/X``; a training tag, whose
-    keys LogProcessor stripped of ``train/``, gets the prefix back."""
-    if scalars and all(key.startswith(VAL_PREFIXES) for key in scalars):
-        return {'val/' + key.split('/', 1)[1]: value for key, value in scalars.items()}
+    """mmengine log tag -> MLflow metric names (docs/mlflow-schema.md). A validation tag holds
+    the evaluator's metrics (``val/X``, or ``coco/X`` without the tracked prefix, logged as
+    ``val/X``) and the loop's ``time``/``data_time`` (logged as ``val/time``...); a training tag,
+    whose keys LogProcessor stripped of ``train/``, gets that prefix back."""
+    if any(key.startswith(VAL_PREFIXES) for key in scalars):
+        return {'val/' + (key.split('/', 1)[1] if key.startswith(VAL_PREFIXES) else key): value
+                for key, value in scalars.items()}
     return {'train/' + key: value for key, value in scalars.items()}
 
 

@@ -25,7 +25,8 @@ def test_metric_names():
         'train/loss': 1.0, 'train/num_pos/h0': 3, 'train/lr': 0.1}
     assert tracking.metric_names({'val/bbox_mAP': 0.5, 'val/gt1-3/bbox_mAP': 0.4}) == {
         'val/bbox_mAP': 0.5, 'val/gt1-3/bbox_mAP': 0.4}
-    assert tracking.metric_names({'coco/bbox_mAP': 0.5}) == {'val/bbox_mAP': 0.5}
+    assert tracking.metric_names({'coco/bbox_mAP': 0.5, 'time': 0.2}) == {
+        'val/bbox_mAP': 0.5, 'val/time': 0.2}
 
 
 def free_port():
