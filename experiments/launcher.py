@@ -10,8 +10,6 @@ driver died. Trial checkpoints go to Tune's storage path, so a killed trial cont
 last epoch on any node.
 """
 import copy
-import hashlib
-import json
 import os
 import os.path as osp
 import re
@@ -50,12 +48,6 @@ class Launch:
     flush_interval: float
 
 
-def config_hash(configs) -> str:
-    """Identifies what a trial trains: the same configs give the same hash on every machine."""
-    text = json.dumps([cfg.to_dict() for cfg in configs], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def safe_name(name: str) -> str:
     return re.sub(r'[^A-Za-z0-9._=-]+', '_', name)
 
@@ -88,9 +80,8 @@ def start_child_run(client, launch: Launch, trial):
         run = client.create_run(launch.experiment_id, run_name=trial.name, tags={
             'mlflow.parentRunId': launch.parent_run_id, 'suite': launch.suite,
             'trial': trial.name, 'scale': launch.scale})
-        params = {**{k: str(v) for k, v in trial.params.items()},
-                  'config_hash': config_hash(trial.configs)}
-        client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+        client.log_batch(run.info.run_id,
+                         params=[Param(k, str(v)) for k, v in trial.params.items()])
     elif run.info.status != 'FINISHED':
         client.update_run(run.info.run_id, status='RUNNING')
         if 'error' in run.data.tags:
@@ -420,3 +411,33 @@ def _launch(suite, trials, args, uri) -> int:
     print(f'MLflow: experiment {suite.name!r}, parent run {parent.info.run_id} in {uri}'
           f'\n  trial work dirs: {osp.join(launch.work_root, launch.name)}')
     return 1 if failed else 0
+
+
+def print_status(suite: str, args) -> int:
+    """The trials of the last launch of a suite as MLflow has them; 1 when one failed."""
+    uri = args.tracking_uri or tracking.default_tracking_uri()
+    tracking.check_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(suite)
+    scales = [args.scale] if args.scale else list(dict.fromkeys(['tiny', 'paper']))
+    launches = [_last_launch(client, experiment.experiment_id, suite, scale)
+                for scale in scales] if experiment else []
+    launches = [run for run in launches if run is not None]
+    if not launches:
+        raise InputError(f'suite {suite}: no launch in {uri}')
+    parent = max(launches, key=lambda run: run.info.start_time)
+    launch = Launch(name='', suite=suite, scale=parent.data.tags['scale'], tracking_uri=uri,
+                    experiment_id=experiment.experiment_id, parent_run_id=parent.info.run_id,
+                    work_root='', flush_interval=0)
+    runs = child_runs(client, launch)
+    print(f'suite {suite} ({launch.scale}), launch {parent.info.run_name} '
+          f'[{parent.info.status}]: {len(runs)} trial runs')
+    width = max([len(name) for name in runs] + [5])
+    print(f'  {"trial":<{width}}  {"status":<8}  {"val/bbox_mAP":>12}  node')
+    for name, run in sorted(runs.items()):
+        ap = run.data.metrics.get('val/bbox_mAP')
+        print(f'  {name:<{width}}  {run.info.status:<8}  '
+              f'{"-" if ap is None else format(ap, ".4f"):>12}  {run.data.tags.get("node", "-")}'
+              + (f'\n    error: {run.data.tags["error"].splitlines()[0]}'
+                 if 'error' in run.data.tags else ''))
+    return 1 if any(run.info.status == 'FAILED' for run in runs.values()) else 0

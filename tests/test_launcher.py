@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 from conftest import CONFIGS
 from experiments.launcher import run_suite
-from experiments.suites import Suite, Trial
+from experiments.suites import Suite, Trial, config_hash
 from prm_rga.errors import InputError
 
 TESTS = osp.dirname(osp.abspath(__file__))
@@ -42,11 +42,12 @@ def tiny_config(synth: str, name: str = 'faster-rcnn_tiny_synth.py', **options) 
 
 
 def trial(synth, name, config='faster-rcnn_tiny_synth.py', **options):
-    params = dict(kv.split('=') for kv in name.split(';'))
-    return Trial(name, params, (tiny_config(synth, config, **options), ), {'CPU': 1, 'GPU': 0})
+    configs = (tiny_config(synth, config, **options), )
+    params = {**dict(kv.split('=') for kv in name.split(';')), 'config_hash': config_hash(configs)}
+    return Trial(name, params, configs, {'CPU': 1, 'GPU': 0})
 
 
-SUITE = Suite('unit', '<tests>', 'tiny trials for the launcher tests', ())
+SUITE = Suite('unit', '<tests>', 'tiny trials for the launcher tests', (), {})
 
 
 def launch_args(tmp, **overrides):
@@ -81,6 +82,7 @@ def children(runs):
 def test_two_trial_suite_end_to_end(tmp_path, synth, capsys):
     trials = [trial(synth, 'lambda0=1.0;seed=0'),
               trial(synth, 'lambda0=7.0;seed=0', 'faster-rcnn_tiny_rga_synth.py')]
+    by_name = {t.name: t for t in trials}
     args = launch_args(tmp_path)
     assert run_suite(SUITE, trials, args) == 0
     out = capsys.readouterr().out
@@ -95,7 +97,7 @@ def test_two_trial_suite_end_to_end(tmp_path, synth, capsys):
         assert run.data.tags['mlflow.parentRunId'] == parent.info.run_id
         assert run.data.tags['scale'] == 'tiny' and run.data.tags['node']
         assert run.data.params['lambda0'] == name.split(';')[0].split('=')[1]
-        assert len(run.data.params['config_hash']) == 16
+        assert run.data.params['config_hash'] == by_name[name].params['config_hash']
         assert {'train/loss', 'train/lr', 'val/bbox_mAP', 'val/bbox_mAP_50'} <= set(run.data.metrics)
         assert [m.step for m in client.get_metric_history(run.info.run_id, 'train/loss')] == [1, 2]
         assert 'config.py' in [a.path for a in client.list_artifacts(run.info.run_id)]
@@ -104,23 +106,64 @@ def test_two_trial_suite_end_to_end(tmp_path, synth, capsys):
     assert kids['lambda0=1.0;seed=0'].data.params['config_hash'] != rga.data.params['config_hash']
 
 
-def test_a_diverging_trial_fails_alone(tmp_path, synth, capsys):
-    trials = [trial(synth, 'lambda0=1.0;seed=0'),
-              trial(synth, 'lambda0=1.0;seed=1', **{
-                  'model.rpn_head.loss_bbox.loss_weight': float('nan')})]
-    args = launch_args(tmp_path)
-    assert run_suite(SUITE, trials, args) == 1
+SUITE_YAML = """
+description: the launcher's CLI test
+variants:
+  - {ratios: '1:1,1:9', ensemble: separate, model.rpn_head.loss_bbox.loss_weight: 1.0}
+  - {model.rpn_head.loss_bbox.loss_weight: '.nan'}  # diverges at iteration 1
+scales:
+  tiny:
+    resources: {CPU: 1, GPU: 0}
+    cfg_options:
+      synth_data.num_train: 16
+      synth_data.num_val: 8
+      train_cfg.max_epochs: 1
+      train_cfg.val_interval: 1
+      default_hooks.logger.interval: 1
+      default_hooks.checkpoint.interval: 1
+      train_dataloader.num_workers: 0
+      train_dataloader.persistent_workers: false
+      val_dataloader.num_workers: 0
+      val_dataloader.persistent_workers: false
+      test_dataloader.num_workers: 0
+      test_dataloader.persistent_workers: false
+"""
+
+
+def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, synth, capsys,
+                                                                      monkeypatch):
+    """`prm-rga suite run FILE`: Table 5's "x2" trial trains two detectors and evaluates their
+    ensemble; the diverging trial ends FAILED with its error, the other finishes; exit 1."""
+    from prm_rga.cli import main
+    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
+    path = tmp_path / 'launcher_test.yaml'
+    path.write_text(SUITE_YAML)
+    uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
+    common = ['--tracking-uri', uri]
+    assert main(['suite', 'run', str(path), *common, '--storage-path', f'{tmp_path}/tune',
+                 '--work-dir', f'{tmp_path}/work', '--flush-interval', '1']) == 1
     out = capsys.readouterr().out
+    ensemble = 'ratios=1:1,1:9;ensemble=separate;model.rpn_head.loss_bbox.loss_weight=1.0;seed=0'
+    diverged = 'ratios=1:3;ensemble=none;model.rpn_head.loss_bbox.loss_weight=.nan;seed=0'
     assert '1 of 2 trials finished, 1 failed' in out, out
-    assert 'FAILED lambda0=1.0;seed=1: DivergedError: training diverged at iteration 1' in out
-    _, runs = trial_runs(args.tracking_uri)
+    assert f'FAILED {diverged}: DivergedError: training diverged at iteration 1' in out, out
+    client, runs = trial_runs(uri, 'launcher_test')
     kids = children(runs)
-    assert kids['lambda0=1.0;seed=0'].info.status == 'FINISHED'
-    failed = kids['lambda0=1.0;seed=1']
-    assert failed.info.status == 'FAILED'
-    assert failed.data.tags['error'].startswith('DivergedError: training diverged at iteration 1')
-    (parent, ) = [r for r in runs if 'mlflow.parentRunId' not in r.data.tags]
-    assert parent.info.status == 'FAILED'
+    assert kids[diverged].info.status == 'FAILED'
+    assert kids[diverged].data.tags['error'].startswith('DivergedError: training diverged')
+    run = kids[ensemble]
+    assert run.info.status == 'FINISHED', run.data.tags.get('error')
+    assert {'m0/train/loss', 'm1/train/loss', 'm0/val/bbox_mAP', 'val/bbox_mAP'} <= set(
+        run.data.metrics)
+    assert run.data.params['ensemble'] == 'separate'
+    artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
+    assert {'config.py', 'm0', 'm1'} <= set(artifacts), artifacts
+    assert main(['suite', 'status', str(path), *common]) == 1
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]
+            if line.startswith('  ratios=')}
+    assert rows == {diverged: 'FAILED', ensemble: 'FINISHED'}, out
+    assert 'error: DivergedError' in out
 
 
 def test_bad_input_fails_before_any_trial(tmp_path, synth):
@@ -165,8 +208,10 @@ def test_driver_killed_mid_suite_resumes(tmp_path, synth):
     code = (f'import sys; sys.path[:0] = [{TESTS!r}, {ROOT!r}]; import test_launcher; '
             f'test_launcher.drive({str(tmp_path)!r}, {synth!r}, resume=%s)')
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
+    # its own process group: the Ray processes it started are stopped with it, by group id
     driver = subprocess.Popen([sys.executable, '-c', code % False], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
     uri = launch_args(tmp_path).tracking_uri
     try:
         deadline = time.monotonic() + 400
@@ -184,6 +229,10 @@ def test_driver_killed_mid_suite_resumes(tmp_path, synth):
     finally:
         if driver.poll() is None:
             driver.kill()
+        try:  # what the killed driver left of its private Ray
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     first_end = kids['lambda0=1.0;seed=0'].info.end_time
     resumed = subprocess.run([sys.executable, '-c', code % True], env=env, capture_output=True,
                              text=True, timeout=400)
