@@ -231,8 +231,9 @@ def run_trial(config: dict, trials: dict, launch: Launch) -> None:
                                        osp.join(work_dir, 'ensemble'), client, run_id)
             _upload(client, run_id, osp.join(work_dir, 'ensemble'), '')
         client.set_terminated(run_id, 'FINISHED')
-    except BaseException as err:
-        fail_run(client, run_id, f'{type(err).__name__}: {err}')
+    except BaseException as err:  # the node matters: data or a GPU may be missing on it alone
+        node = ray.util.get_node_ip_address()
+        fail_run(client, run_id, f'{type(err).__name__} on node {node}: {err}')
         raise
     tune.report({'done': True, **final})
 
