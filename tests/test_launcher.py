@@ -251,3 +251,29 @@ def test_driver_killed_mid_suite_resumes(tmp_path, synth):
     steps = [m.step for m in client.get_metric_history(second, 'train/loss')]
     assert steps == list(range(1, 7))  # 3 epochs of 2 iterations, each step once
     assert [m.step for m in client.get_metric_history(second, 'val/bbox_mAP')] == [1, 2, 3]
+
+
+def test_two_process_data_parallel_over_gloo(tmp_path, synth):
+    """What a trial given k GPUs does, on 2 CPU processes: mmengine's pytorch launcher, one
+    model replica per process, rank 0 logging to the trial's run."""
+    from experiments import tracking
+    from experiments.launcher import Launch, _train_member
+    uri = f'sqlite:///{tmp_path}/mlflow.db'
+    client = MlflowClient(uri)
+    experiment = tracking.get_or_create_experiment(client, 'unit', uri)
+    run_id = client.create_run(experiment).info.run_id
+    launch = Launch(name='dp', suite='unit', scale='tiny', tracking_uri=uri,
+                    experiment_id=experiment, parent_run_id='', work_root=str(tmp_path),
+                    flush_interval=1.0, cwd=str(tmp_path))
+    cfg = tiny_config(synth, **{'train_cfg.max_epochs': 2, 'train_cfg.val_interval': 2})
+    work_dir = str(tmp_path / 'work')
+    checkpoint = _train_member(cfg, work_dir, launch, run_id, '', {}, {}, processes=2)
+    assert checkpoint == osp.join(work_dir, 'epoch_2.pth')
+    (log, ) = (tmp_path / 'work').glob('*/*.log')
+    text = log.read_text()
+    assert 'Distributed launcher: pytorch' in text and 'Distributed training: True' in text
+    assert 'GPU number: 2' in text  # mmengine's name for the world size
+    # 16 images, 8 per process and iteration: one iteration per epoch
+    steps = [m.step for m in client.get_metric_history(run_id, 'train/loss')]
+    assert steps == [1, 2]
+    assert 'val/bbox_mAP' in client.get_run(run_id).data.metrics
