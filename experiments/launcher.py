@@ -14,6 +14,7 @@ import os
 import os.path as osp
 import re
 import shutil
+import socket
 import tempfile
 import time
 import uuid
@@ -351,6 +352,13 @@ class Progress(tune.Callback):
 
 def _init_ray(address: str) -> None:
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level='warning')
+    host, _, port = (address or '').rpartition(':')
+    if host and port.isdigit():  # ray.init retries a dead address for minutes: fail fast
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except OSError as err:
+            raise InputError(f'--address {address}: no Ray cluster answers there ({err}); '
+                             'start one with `ray start --head` or check host and port') from err
     try:
         ray.init(address=address or 'local', **kwargs)
     except ConnectionError as err:

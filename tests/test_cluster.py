@@ -157,3 +157,32 @@ def test_tracking_server_restarted_mid_trial(tmp_path, synth, ray_cluster, mlflo
     finally:
         server2.stop()
         assert not server2.alive()
+
+
+def test_bad_cluster_input_fails_fast_and_leaves_no_runs(tmp_path, synth, ray_cluster,
+                                                         mlflow_server):
+    address, env = ray_cluster
+    _, port = mlflow_server
+    uri = f'http://127.0.0.1:{port}'
+    env = dict(env, PRM_RGA_SYNTH=synth)
+    suite = write_suite(tmp_path, 'badinput', epochs=1)
+
+    def run(cmd):
+        start = time.time()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        return proc.returncode, proc.stderr, time.time() - start
+
+    dead = f'127.0.0.1:{free_port()}'
+    rc, err, seconds = run(suite_cmd(suite, dead, uri, tmp_path))
+    assert rc == 2 and f'--address {dead}: no Ray cluster answers there' in err, err
+    assert seconds < 30
+    nobody = f'http://127.0.0.1:{free_port()}'
+    rc, err, _ = run(suite_cmd(suite, address, nobody, tmp_path))
+    assert rc == 2 and f'{nobody}: no MLflow tracking server' in err, err
+    gpu_suite = tmp_path / 'gpus.yaml'
+    gpu_suite.write_text(open(suite).read().replace('{CPU: 1, GPU: 0}', '{CPU: 1, GPU: 1}'))
+    rc, err, _ = run(suite_cmd(str(gpu_suite), address, uri, tmp_path))
+    assert rc == 2 and 'asks for 1 CPU, 1 GPU, more than any node of the Ray cluster has: ' \
+        'nodes {1 CPU}, {1 CPU}' in err, err
+    client = MlflowClient(uri)
+    assert not [e for e in client.search_experiments() if e.name in ('badinput', 'gpus')]
