@@ -1,0 +1,258 @@
+"""Cluster mode, as a lab runs it: a Ray head started with `ray start --head --block`, a second
+Ray node joined with `ray start --address`, and an `mlflow server` with proxied artifacts, each
+in its own temporary directory on 127.0.0.1; `prm-rga suite run --address --tracking-uri` runs a
+2-trial tiny suite against them. The servers are stopped by their process ids (process groups)
+at the end, also when a test fails."""
+import os
+import os.path as osp
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import pytest
+from mlflow import MlflowClient
+
+from prm_rga.cli import main
+
+TESTS = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(TESTS)
+BIN = osp.dirname(sys.executable)
+# Ray 2.60 turns token authentication on when ~/.ray/auth_token exists; the test cluster and
+# its driver must not depend on the home directory
+NO_RAY_TOKEN = {'RAY_AUTH_MODE': 'disabled'}
+
+SUITE_YAML = """
+description: cluster test
+variants:
+  - {}
+  - {lambda0: 7}
+scales:
+  tiny:
+    resources: {CPU: 1, GPU: 0}
+    cfg_options:
+      synth_data.num_train: 16
+      synth_data.num_val: 8
+      train_cfg.max_epochs: %d
+      train_cfg.val_interval: 1
+      default_hooks.logger.interval: 1
+      default_hooks.checkpoint.interval: 1
+      train_dataloader.num_workers: 0
+      train_dataloader.persistent_workers: false
+      val_dataloader.num_workers: 0
+      val_dataloader.persistent_workers: false
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f'{what} did not come up in {timeout:.0f} s')
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+class Servers:
+    """Processes started by the test, each in its own process group, stopped by group id."""
+
+    def __init__(self, root: str):
+        self.root, self.procs, self.env = root, {}, dict(
+            os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]),
+            **NO_RAY_TOKEN)
+
+    def start(self, name: str, cmd: list) -> subprocess.Popen:
+        log = open(osp.join(self.root, f'{name}.log'), 'w')
+        self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                            env=self.env, cwd=self.root,
+                                            start_new_session=True)
+        return self.procs[name]
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=20)
+                return
+            except ProcessLookupError:
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.procs)):
+            self.stop(name)
+
+    def start_mlflow(self, port: int) -> None:
+        self.start('mlflow', [
+            osp.join(BIN, 'mlflow'), 'server', '--host', '127.0.0.1', '--port', str(port),
+            '--backend-store-uri', f'sqlite:///{self.root}/mlflow/mlflow.db',
+            '--artifacts-destination', f'{self.root}/mlflow/artifacts', '--workers', '1'])
+        wait_for(lambda: answers(f'http://127.0.0.1:{port}/health'), 'mlflow server')
+
+
+@pytest.fixture(scope='module')
+def cluster():
+    mp = pytest.MonkeyPatch()
+    for key, value in NO_RAY_TOKEN.items():
+        mp.setenv(key, value)
+    # short paths: Ray's unix sockets live under --temp-dir
+    root = tempfile.mkdtemp(prefix='rc', dir='/tmp')
+    os.makedirs(osp.join(root, 'mlflow'))
+    servers = Servers(root)
+    ray_port, mlflow_port = free_port(), free_port()
+    try:
+        common = ['--block', '--num-cpus=1', '--num-gpus=0', '--disable-usage-stats',
+                  '--node-ip-address=127.0.0.1']
+        servers.start('ray-head', [osp.join(BIN, 'ray'), 'start', '--head', f'--port={ray_port}',
+                                   '--include-dashboard=false', f'--temp-dir={root}/ray', *common])
+        wait_for(lambda: socket.socket().connect_ex(('127.0.0.1', ray_port)) == 0, 'ray head')
+        servers.start('ray-worker', [osp.join(BIN, 'ray'), 'start',
+                                     f'--address=127.0.0.1:{ray_port}', *common])
+        servers.start_mlflow(mlflow_port)
+        yield servers, f'127.0.0.1:{ray_port}', f'http://127.0.0.1:{mlflow_port}', root
+    finally:
+        servers.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+        mp.undo()
+
+
+@pytest.fixture(scope='module')
+def synth(tmp_path_factory):
+    from prm_rga.datasets import make_synth
+    root = tmp_path_factory.mktemp('synth')
+    make_synth(root, seed=0, num_train=16, num_val=8, image_size=128)
+    return str(root)
+
+
+def suite_file(tmp_path, epochs: int) -> str:
+    path = tmp_path / 'cluster_test.yaml'
+    path.write_text(SUITE_YAML % epochs)
+    return str(path)
+
+
+def wait_for_nodes(address: str, count: int) -> None:
+    import ray
+    ray.init(address=address, logging_level='warning')
+    try:
+        wait_for(lambda: len([n for n in ray.nodes() if n['Alive']]) >= count, 'ray nodes')
+    finally:
+        ray.shutdown()
+
+
+def test_suite_on_a_ray_cluster_with_a_tracking_server(cluster, synth, tmp_path, monkeypatch,
+                                                       capsys):
+    servers, address, uri, root = cluster
+    wait_for_nodes(address, 2)
+    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
+    path = suite_file(tmp_path, 1)
+    code = main(['suite', 'run', path, '--address', address, '--tracking-uri', uri,
+                 '--storage-path', str(tmp_path / 'tune'), '--work-dir', str(tmp_path / 'work'),
+                 '--flush-interval', '1'])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name('cluster_test')
+    runs = client.search_runs([experiment.experiment_id])
+    kids = [r for r in runs if 'mlflow.parentRunId' in r.data.tags]
+    assert sorted(r.data.tags['trial'] for r in kids) == ['lambda0=1;seed=0', 'lambda0=7;seed=0']
+    for run in kids:
+        assert run.info.status == 'FINISHED'
+        assert {'train/loss', 'val/bbox_mAP'} <= set(run.data.metrics)
+        assert run.data.tags['node'] and run.data.tags['node_id']
+        assert run.info.artifact_uri.startswith('mlflow-artifacts:')  # proxied by the server
+        local = client.download_artifacts(run.info.run_id, 'config.py', str(tmp_path))
+        assert 'RGAOptimWrapper' in open(local).read() or run.data.params['lambda0'] == '1'
+    # one trial per 1-CPU node: both nodes trained
+    assert len({run.data.tags['node_id'] for run in kids}) == 2
+
+
+def test_bad_cluster_input_fails_fast_without_runs(cluster, synth, tmp_path, monkeypatch,
+                                                   capsys):
+    servers, address, uri, root = cluster
+    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
+    path = suite_file(tmp_path, 1)
+    gpu = tmp_path / 'gpu_test.yaml'
+    gpu.write_text(SUITE_YAML.replace('GPU: 0', 'GPU: 1') % 1)
+    client = MlflowClient(uri)
+    before = client.search_experiments()
+    start = time.monotonic()
+    assert main(['suite', 'run', path, '--address', f'127.0.0.1:{free_port()}',
+                 '--tracking-uri', uri]) == 2
+    assert time.monotonic() - start < 30
+    assert 'no Ray head answers there' in capsys.readouterr().err
+    assert main(['suite', 'run', path, '--address', address,
+                 '--tracking-uri', f'http://127.0.0.1:{free_port()}']) == 2
+    assert 'no MLflow tracking server answers there' in capsys.readouterr().err
+    assert main(['suite', 'run', str(gpu), '--address', address, '--tracking-uri', uri]) == 2
+    err = capsys.readouterr().err
+    assert 'asks for 1 CPU, 1 GPU, more than any node' in err and '{1 CPU}' in err, err
+    assert [e.name for e in client.search_experiments()] == [e.name for e in before]
+
+
+def test_tracking_server_restart_mid_trial(cluster, synth, tmp_path, monkeypatch, capsys):
+    """The server goes away for a while during training and comes back on the same port: the
+    trials finish, each once, with every metric point exactly once."""
+    import threading
+    servers, address, uri, root = cluster
+    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
+    path = suite_file(tmp_path, 4).replace('cluster_test', 'cluster_test')
+    port = int(uri.rsplit(':', 1)[1])
+    client = MlflowClient(uri)
+    outage = {}
+
+    def restart_when_training():
+        def training():
+            experiment = client.get_experiment_by_name('cluster_test')
+            runs = client.search_runs([experiment.experiment_id]) if experiment else []
+            return any('train/loss' in r.data.metrics for r in runs
+                       if r.info.status == 'RUNNING' and 'mlflow.parentRunId' in r.data.tags)
+        wait_for(training, 'a training trial', timeout=300)
+        servers.stop('mlflow')
+        outage['stopped'] = time.monotonic()
+        time.sleep(8)
+        servers.start_mlflow(port)
+        outage['restarted'] = time.monotonic()
+
+    thread = threading.Thread(target=restart_when_training)
+    thread.start()
+    code = main(['suite', 'run', path, '--address', address, '--tracking-uri', uri,
+                 '--storage-path', str(tmp_path / 'tune'), '--work-dir', str(tmp_path / 'work'),
+                 '--flush-interval', '1'])
+    thread.join()
+    out = capsys.readouterr().out
+    assert 'restarted' in outage
+    assert code == 0, out
+    experiment = client.get_experiment_by_name('cluster_test')
+    parent = client.search_runs([experiment.experiment_id], max_results=1,
+                                order_by=['attributes.start_time DESC'],
+                                filter_string="tags.tune_experiment LIKE '%'")[0]
+    kids = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(kids) == 2
+    for run in kids:
+        assert run.info.status == 'FINISHED'
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, 'train/loss')]
+        assert steps == list(range(1, 9)), steps  # 4 epochs of 2 iterations, each once
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, 'val/bbox_mAP')]
+        assert steps == [1, 2, 3, 4]
