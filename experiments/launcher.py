@@ -277,9 +277,9 @@ def run_trial(config: dict, trials: dict, launch: Launch) -> None:
                                        osp.join(work_dir, 'ensemble'), client, run_id)
             _upload(client, run_id, osp.join(work_dir, 'ensemble'), '')
         client.set_terminated(run_id, 'FINISHED')
-    except BaseException as err:  # the node matters: data or a GPU may be missing on it alone
-        node = ray.util.get_node_ip_address()
-        fail_run(client, run_id, f'{type(err).__name__} on node {node}: {err}')
+    except BaseException as err:
+        node = ray.util.get_node_ip_address()  # a path missing on one node is told apart
+        fail_run(client, run_id, f'{type(err).__name__}: {err} (node {node})')
         raise
     tune.report({'done': True, **final})
 
@@ -351,18 +351,34 @@ class Progress(tune.Callback):
 
 
 def _init_ray(address: str) -> None:
+    """A private local Ray by default; joining a cluster ships this project's packages to its
+    workers (Ray's runtime_env), which need only the same Python environment."""
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level='warning')
-    host, _, port = (address or '').rpartition(':')
-    if host and port.isdigit():  # ray.init retries a dead address for minutes: fail fast
-        try:
-            socket.create_connection((host, int(port)), timeout=10).close()
-        except OSError as err:
-            raise InputError(f'--address {address}: no Ray cluster answers there ({err}); '
-                             'start one with `ray start --head` or check host and port') from err
+    address = address or 'local'
+    if address not in ('local', 'auto'):
+        _check_reachable(address)
+        import experiments
+        import prm_rga
+        kwargs['runtime_env'] = {'py_modules': [osp.dirname(prm_rga.__file__),
+                                                osp.dirname(experiments.__file__)]}
     try:
-        ray.init(address=address or 'local', **kwargs)
+        ray.init(address=address, **kwargs)
     except ConnectionError as err:
         raise InputError(f'--address {address}: cannot join a Ray cluster there ({err})') from err
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Ray retries an unreachable head for minutes; a closed port is told at once."""
+    import socket
+    host, _, port = address.rpartition(':')
+    if not host or not port.isdigit():
+        raise InputError(f'--address {address}: use local, auto or HOST:PORT of a Ray head')
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise InputError(f'--address {address}: no Ray head answers there ({err}); start one '
+                         'with `ray start --head --port PORT` or leave --address out for a '
+                         'private local Ray') from err
 
 
 def _last_launch(client, experiment_id: str, suite: str, scale: str):
@@ -433,7 +449,9 @@ def _launch(suite, trials, args, uri) -> int:
         else:
             tuner = tune.Tuner(
                 trainable, param_space={'trial': tune.grid_search(list(by_name))},
-                tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent),
+                # reuse_actors: the next trial starts in a process that has torch and mmdet loaded
+                tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent,
+                                            reuse_actors=True),
                 run_config=tune.RunConfig(
                     name=launch.name, storage_path=tune_path.rstrip('/').rsplit('/', 1)[0],
                     failure_config=tune.FailureConfig(max_failures=args.max_failures),

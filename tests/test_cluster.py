@@ -1,188 +1,258 @@
-"""Cluster mode against real servers on 127.0.0.1, started as a lab starts them (tests/servers.py):
-a Ray head and a second Ray node (`ray start`), an MLflow server with proxied artifacts. The
-suite runs through the CLI with --address and an http:// tracking URI; everything is checked
-through the server. The servers are stopped by process group in the fixtures' teardown."""
+"""Cluster mode, as a lab runs it: a Ray head started with `ray start --head --block`, a second
+Ray node joined with `ray start --address`, and an `mlflow server` with proxied artifacts, each
+in its own temporary directory on 127.0.0.1; `prm-rga suite run --address --tracking-uri` runs a
+2-trial tiny suite against them. The servers are stopped by their process ids (process groups)
+at the end, also when a test fails."""
 import os
 import os.path as osp
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 
 import pytest
 from mlflow import MlflowClient
 
-from prm_rga.datasets import make_synth
-from servers import (free_port, ray_env, start_mlflow_server, start_ray_head,
-                     start_ray_worker)
+from prm_rga.cli import main
 
-pytestmark = pytest.mark.timeout(900)
+TESTS = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(TESTS)
+BIN = osp.dirname(sys.executable)
+# Ray 2.60 turns token authentication on when ~/.ray/auth_token exists; the test cluster and
+# its driver must not depend on the home directory
+NO_RAY_TOKEN = {'RAY_AUTH_MODE': 'disabled'}
 
-SUITE = """\
-description: two tiny trials for the cluster tests
-analysis: []
-grid: {{lambda0: [1, 7]}}
+SUITE_YAML = """
+description: cluster test
+variants:
+  - {}
+  - {lambda0: 7}
 scales:
   tiny:
-    resources: {{CPU: 1, GPU: 0}}
+    resources: {CPU: 1, GPU: 0}
     cfg_options:
       synth_data.num_train: 16
       synth_data.num_val: 8
+      train_cfg.max_epochs: %d
+      train_cfg.val_interval: 1
+      default_hooks.logger.interval: 1
+      default_hooks.checkpoint.interval: 1
       train_dataloader.num_workers: 0
       train_dataloader.persistent_workers: false
       val_dataloader.num_workers: 0
       val_dataloader.persistent_workers: false
-      test_dataloader.num_workers: 0
-      test_dataloader.persistent_workers: false
-      train_cfg.max_epochs: {epochs}
-      train_cfg.val_interval: {epochs}
-      default_hooks.logger.interval: 1
-      default_hooks.checkpoint.interval: {epochs}
 """
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f'{what} did not come up in {timeout:.0f} s')
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+class Servers:
+    """Processes started by the test, each in its own process group, stopped by group id."""
+
+    def __init__(self, root: str):
+        self.root, self.procs, self.env = root, {}, dict(
+            os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]),
+            **NO_RAY_TOKEN)
+
+    def start(self, name: str, cmd: list) -> subprocess.Popen:
+        log = open(osp.join(self.root, f'{name}.log'), 'w')
+        self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                            env=self.env, cwd=self.root,
+                                            start_new_session=True)
+        return self.procs[name]
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=20)
+                return
+            except ProcessLookupError:
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.procs)):
+            self.stop(name)
+
+    def start_mlflow(self, port: int) -> None:
+        self.start('mlflow', [
+            osp.join(BIN, 'mlflow'), 'server', '--host', '127.0.0.1', '--port', str(port),
+            '--backend-store-uri', f'sqlite:///{self.root}/mlflow/mlflow.db',
+            '--artifacts-destination', f'{self.root}/mlflow/artifacts', '--workers', '1'])
+        wait_for(lambda: answers(f'http://127.0.0.1:{port}/health'), 'mlflow server')
+
+
+@pytest.fixture(scope='module')
+def cluster():
+    mp = pytest.MonkeyPatch()
+    for key, value in NO_RAY_TOKEN.items():
+        mp.setenv(key, value)
+    # short paths: Ray's unix sockets live under --temp-dir
+    root = tempfile.mkdtemp(prefix='rc', dir='/tmp')
+    os.makedirs(osp.join(root, 'mlflow'))
+    servers = Servers(root)
+    ray_port, mlflow_port = free_port(), free_port()
+    try:
+        common = ['--block', '--num-cpus=1', '--num-gpus=0', '--disable-usage-stats',
+                  '--node-ip-address=127.0.0.1']
+        servers.start('ray-head', [osp.join(BIN, 'ray'), 'start', '--head', f'--port={ray_port}',
+                                   '--include-dashboard=false', f'--temp-dir={root}/ray', *common])
+        wait_for(lambda: socket.socket().connect_ex(('127.0.0.1', ray_port)) == 0, 'ray head')
+        servers.start('ray-worker', [osp.join(BIN, 'ray'), 'start',
+                                     f'--address=127.0.0.1:{ray_port}', *common])
+        servers.start_mlflow(mlflow_port)
+        yield servers, f'127.0.0.1:{ray_port}', f'http://127.0.0.1:{mlflow_port}', root
+    finally:
+        servers.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+        mp.undo()
 
 
 @pytest.fixture(scope='module')
 def synth(tmp_path_factory):
+    from prm_rga.datasets import make_synth
     root = tmp_path_factory.mktemp('synth')
     make_synth(root, seed=0, num_train=16, num_val=8, image_size=128)
     return str(root)
 
 
-@pytest.fixture(scope='module')
-def ray_cluster(tmp_path_factory):
-    """A head and a worker node, 1 CPU each: two trials can only run on different nodes."""
-    tmp = tmp_path_factory.mktemp('ray')
-    port = free_port()
-    servers = []
-    try:
-        servers.append(start_ray_head(tmp, port))
-        servers.append(start_ray_worker(tmp, port))
-        yield f'127.0.0.1:{port}', ray_env(tmp)
-    finally:
-        for server in reversed(servers):
-            server.stop()
-        assert not any(server.alive() for server in servers)
-
-
-@pytest.fixture
-def mlflow_server(tmp_path):
-    port = free_port()
-    server = start_mlflow_server(tmp_path, port)
-    try:
-        yield server, port
-    finally:
-        server.stop()
-        assert not server.alive()
-
-
-def write_suite(tmp_path, name, epochs):
-    path = tmp_path / f'{name}.yaml'
-    path.write_text(SUITE.format(epochs=epochs))
+def suite_file(tmp_path, epochs: int) -> str:
+    path = tmp_path / 'cluster_test.yaml'
+    path.write_text(SUITE_YAML % epochs)
     return str(path)
 
 
-def suite_cmd(suite, address, uri, tmp_path, *extra):
-    return [sys.executable, '-m', 'prm_rga.cli', 'suite', 'run', suite, '--address', address,
-            '--tracking-uri', uri, '--storage-path', str(tmp_path / 'tune'),
-            '--work-dir', str(tmp_path / 'work'), '--flush-interval', '1', *extra]
+def wait_for_nodes(address: str, count: int) -> None:
+    import ray
+    ray.init(address=address, logging_level='warning')
+    try:
+        wait_for(lambda: len([n for n in ray.nodes() if n['Alive']]) >= count, 'ray nodes')
+    finally:
+        ray.shutdown()
 
 
-def trial_runs(client, suite):
-    experiment = client.get_experiment_by_name(suite)
-    runs = client.search_runs([experiment.experiment_id]) if experiment else []
-    return {r.data.tags['trial']: r for r in runs if 'mlflow.parentRunId' in r.data.tags}
-
-
-def test_suite_on_a_ray_cluster_with_a_tracking_server(tmp_path, synth, ray_cluster,
-                                                       mlflow_server):
-    address, env = ray_cluster
-    _, port = mlflow_server
-    uri = f'http://127.0.0.1:{port}'
-    suite = write_suite(tmp_path, 'cluster2', epochs=1)
-    proc = subprocess.run(suite_cmd(suite, address, uri, tmp_path), capture_output=True,
-                          text=True, env=dict(env, PRM_RGA_SYNTH=synth), timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
+def test_suite_on_a_ray_cluster_with_a_tracking_server(cluster, synth, tmp_path, monkeypatch,
+                                                       capsys):
+    servers, address, uri, root = cluster
+    wait_for_nodes(address, 2)
+    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
+    path = suite_file(tmp_path, 1)
+    code = main(['suite', 'run', path, '--address', address, '--tracking-uri', uri,
+                 '--storage-path', str(tmp_path / 'tune'), '--work-dir', str(tmp_path / 'work'),
+                 '--flush-interval', '1'])
+    out = capsys.readouterr().out
+    assert code == 0, out
     client = MlflowClient(uri)
-    runs = trial_runs(client, 'cluster2')
-    assert sorted(runs) == ['lambda0=1;seed=0', 'lambda0=7;seed=0']
-    for run in runs.values():
+    experiment = client.get_experiment_by_name('cluster_test')
+    runs = client.search_runs([experiment.experiment_id])
+    kids = [r for r in runs if 'mlflow.parentRunId' in r.data.tags]
+    assert sorted(r.data.tags['trial'] for r in kids) == ['lambda0=1;seed=0', 'lambda0=7;seed=0']
+    for run in kids:
         assert run.info.status == 'FINISHED'
         assert {'train/loss', 'val/bbox_mAP'} <= set(run.data.metrics)
+        assert run.data.tags['node'] and run.data.tags['node_id']
         assert run.info.artifact_uri.startswith('mlflow-artifacts:')  # proxied by the server
-        local = client.download_artifacts(run.info.run_id, 'config.py', str(tmp_path / run.info.run_id))
+        local = client.download_artifacts(run.info.run_id, 'config.py', str(tmp_path))
         assert 'RGAOptimWrapper' in open(local).read() or run.data.params['lambda0'] == '1'
-    assert len({run.data.tags['node_id'] for run in runs.values()}) == 2  # both nodes used
-    assert all(run.data.tags['node'] for run in runs.values())
+    # one trial per 1-CPU node: both nodes trained
+    assert len({run.data.tags['node_id'] for run in kids}) == 2
 
 
-def test_tracking_server_restarted_mid_trial(tmp_path, synth, ray_cluster, mlflow_server):
-    """The server goes away while a trial logs and comes back on the same port and store: the
-    suite completes (or completes on --resume) with every metric point exactly once."""
-    address, env = ray_cluster
-    server, port = mlflow_server
-    uri = f'http://127.0.0.1:{port}'
-    epochs = 8  # 16 iterations of 8 images, logged every iteration
-    suite = write_suite(tmp_path, 'restart', epochs=epochs)
-    cmd = suite_cmd(suite, address, uri, tmp_path, '--max-concurrent', '1', '--seeds', '0')
-    env = dict(env, PRM_RGA_SYNTH=synth)
-    driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env=env)
+def test_bad_cluster_input_fails_fast_without_runs(cluster, synth, tmp_path, monkeypatch,
+                                                   capsys):
+    servers, address, uri, root = cluster
+    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
+    path = suite_file(tmp_path, 1)
+    gpu = tmp_path / 'gpu_test.yaml'
+    gpu.write_text(SUITE_YAML.replace('GPU: 0', 'GPU: 1') % 1)
     client = MlflowClient(uri)
-    deadline = time.time() + 300
-    while time.time() < deadline:  # wait for the first trial's first points
-        runs = trial_runs(client, 'restart')
-        if any('train/loss' in r.data.metrics for r in runs.values()):
-            break
-        time.sleep(1)
-    else:
-        driver.kill()
-        pytest.fail('no metrics arrived:\n' + driver.communicate()[0][-3000:])
-    server.stop()
-    time.sleep(3)
-    server2 = start_mlflow_server(tmp_path, port)  # same store and artifacts folder
-    try:
-        out = driver.communicate(timeout=600)[0]
-        if driver.returncode != 0:  # trials that lost the server end FAILED: resume reruns them
-            resumed = subprocess.run(cmd + ['--resume'], capture_output=True, text=True,
-                                     env=env, timeout=600)
-            out += resumed.stdout + resumed.stderr
-            assert resumed.returncode == 0, out[-4000:]
-        runs = trial_runs(client, 'restart')
-        assert sorted(runs) == ['lambda0=1;seed=0', 'lambda0=7;seed=0'], out[-3000:]
-        iterations = epochs * 2
-        for run in runs.values():
-            assert run.info.status == 'FINISHED', out[-3000:]
-            steps = [m.step for m in client.get_metric_history(run.info.run_id, 'train/loss')]
-            assert sorted(steps) == list(range(1, iterations + 1)), (run.data.tags['trial'], steps)
-    finally:
-        server2.stop()
-        assert not server2.alive()
+    before = client.search_experiments()
+    start = time.monotonic()
+    assert main(['suite', 'run', path, '--address', f'127.0.0.1:{free_port()}',
+                 '--tracking-uri', uri]) == 2
+    assert time.monotonic() - start < 30
+    assert 'no Ray head answers there' in capsys.readouterr().err
+    assert main(['suite', 'run', path, '--address', address,
+                 '--tracking-uri', f'http://127.0.0.1:{free_port()}']) == 2
+    assert 'no MLflow tracking server answers there' in capsys.readouterr().err
+    assert main(['suite', 'run', str(gpu), '--address', address, '--tracking-uri', uri]) == 2
+    err = capsys.readouterr().err
+    assert 'asks for 1 CPU, 1 GPU, more than any node' in err and '{1 CPU}' in err, err
+    assert [e.name for e in client.search_experiments()] == [e.name for e in before]
 
 
-def test_bad_cluster_input_fails_fast_and_leaves_no_runs(tmp_path, synth, ray_cluster,
-                                                         mlflow_server):
-    address, env = ray_cluster
-    _, port = mlflow_server
-    uri = f'http://127.0.0.1:{port}'
-    env = dict(env, PRM_RGA_SYNTH=synth)
-    suite = write_suite(tmp_path, 'badinput', epochs=1)
-
-    def run(cmd):
-        start = time.time()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-        return proc.returncode, proc.stderr, time.time() - start
-
-    dead = f'127.0.0.1:{free_port()}'
-    rc, err, seconds = run(suite_cmd(suite, dead, uri, tmp_path))
-    assert rc == 2 and f'--address {dead}: no Ray cluster answers there' in err, err
-    assert seconds < 30
-    nobody = f'http://127.0.0.1:{free_port()}'
-    rc, err, _ = run(suite_cmd(suite, address, nobody, tmp_path))
-    assert rc == 2 and f'{nobody}: no MLflow tracking server' in err, err
-    gpu_suite = tmp_path / 'gpus.yaml'
-    gpu_suite.write_text(open(suite).read().replace('{CPU: 1, GPU: 0}', '{CPU: 1, GPU: 1}'))
-    rc, err, _ = run(suite_cmd(str(gpu_suite), address, uri, tmp_path))
-    assert rc == 2 and 'asks for 1 CPU, 1 GPU, more than any node of the Ray cluster has: ' \
-        'nodes {1 CPU}, {1 CPU}' in err, err
+def test_tracking_server_restart_mid_trial(cluster, synth, tmp_path, monkeypatch, capsys):
+    """The server goes away for a while during training and comes back on the same port: the
+    trials finish, each once, with every metric point exactly once."""
+    import threading
+    servers, address, uri, root = cluster
+    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
+    path = suite_file(tmp_path, 4).replace('cluster_test', 'cluster_test')
+    port = int(uri.rsplit(':', 1)[1])
     client = MlflowClient(uri)
-    assert not [e for e in client.search_experiments() if e.name in ('badinput', 'gpus')]
+    outage = {}
+
+    def restart_when_training():
+        def training():
+            experiment = client.get_experiment_by_name('cluster_test')
+            runs = client.search_runs([experiment.experiment_id]) if experiment else []
+            return any('train/loss' in r.data.metrics for r in runs
+                       if r.info.status == 'RUNNING' and 'mlflow.parentRunId' in r.data.tags)
+        wait_for(training, 'a training trial', timeout=300)
+        servers.stop('mlflow')
+        outage['stopped'] = time.monotonic()
+        time.sleep(8)
+        servers.start_mlflow(port)
+        outage['restarted'] = time.monotonic()
+
+    thread = threading.Thread(target=restart_when_training)
+    thread.start()
+    code = main(['suite', 'run', path, '--address', address, '--tracking-uri', uri,
+                 '--storage-path', str(tmp_path / 'tune'), '--work-dir', str(tmp_path / 'work'),
+                 '--flush-interval', '1'])
+    thread.join()
+    out = capsys.readouterr().out
+    assert 'restarted' in outage
+    assert code == 0, out
+    experiment = client.get_experiment_by_name('cluster_test')
+    parent = client.search_runs([experiment.experiment_id], max_results=1,
+                                order_by=['attributes.start_time DESC'],
+                                filter_string="tags.tune_experiment LIKE '%'")[0]
+    kids = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert len(kids) == 2
+    for run in kids:
+        assert run.info.status == 'FINISHED'
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, 'train/loss')]
+        assert steps == list(range(1, 9)), steps  # 4 epochs of 2 iterations, each once
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, 'val/bbox_mAP')]
+        assert steps == [1, 2, 3, 4]
