@@ -4,7 +4,6 @@ input refused before any trial starts."""
 import argparse
 import os
 import os.path as osp
-import re
 import signal
 import subprocess
 import sys
@@ -147,13 +146,11 @@ def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, 
     ensemble = 'ratios=1:1,1:9;ensemble=separate;model.rpn_head.loss_bbox.loss_weight=1.0;seed=0'
     diverged = 'ratios=1:3;ensemble=none;model.rpn_head.loss_bbox.loss_weight=.nan;seed=0'
     assert '1 of 2 trials finished, 1 failed' in out, out
-    assert re.search(rf'FAILED {re.escape(diverged)}: DivergedError on node [\d.]+: '
-                     'training diverged at iteration 1', out), out
+    assert f'FAILED {diverged}: DivergedError: training diverged at iteration 1' in out, out
     client, runs = trial_runs(uri, 'launcher_test')
     kids = children(runs)
     assert kids[diverged].info.status == 'FAILED'
-    assert re.match(r'DivergedError on node [\d.]+: training diverged',
-                    kids[diverged].data.tags['error'])
+    assert kids[diverged].data.tags['error'].startswith('DivergedError: training diverged')
     run = kids[ensemble]
     assert run.info.status == 'FINISHED', run.data.tags.get('error')
     assert {'m0/train/loss', 'm1/train/loss', 'm0/val/bbox_mAP', 'val/bbox_mAP'} <= set(
