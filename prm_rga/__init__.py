@@ -11,12 +11,13 @@ from prm_rga.metrics import (CrowdHumanMetric, GTCountSubsetMetric, crowdhuman_m
 from prm_rga.parallel_cascade_roi_head import ParallelCascadeRoIHead
 from prm_rga.parallel_roi_head import ParallelBBoxHeads, ParallelRoIHead
 from prm_rga.rga import AmpRGAOptimWrapper, RGAOptimWrapper, rga_lambda
+from prm_rga.telemetry import GradNormHook, RoITelemetryHook
 
 allow_mmengine_checkpoints()
 
 __all__ = [
     'AmpRGAOptimWrapper', 'CrowdHumanDataset', 'CrowdHumanMetric', 'FiniteLossHook',
-    'GTCountSubsetMetric', 'HardRatioSampler', 'ParallelBBoxHeads', 'ParallelCascadeRoIHead',
-    'ParallelRoIHead', 'ProposalEnsemble', 'RGAOptimWrapper', 'crowdhuman_mmr',
-    'gt_count_subset_ap', 'rga_lambda'
+    'GTCountSubsetMetric', 'GradNormHook', 'HardRatioSampler', 'ParallelBBoxHeads',
+    'ParallelCascadeRoIHead', 'ParallelRoIHead', 'ProposalEnsemble', 'RGAOptimWrapper',
+    'RoITelemetryHook', 'crowdhuman_mmr', 'gt_count_subset_ap', 'rga_lambda'
 ]
