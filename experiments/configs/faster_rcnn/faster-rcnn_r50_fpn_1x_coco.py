@@ -9,6 +9,12 @@ data_root = '{{$PRM_RGA_COCO:data/coco}}/'
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
+val_evaluator = dict(_delete_=True, type='GTCountSubsetMetric',
+                     ann_file=data_root + 'annotations/instances_val2017.json', prefix='val')
 test_evaluator = val_evaluator
-custom_hooks = [dict(type='FiniteLossHook', interval=50)]
+custom_hooks = [
+    dict(type='FiniteLossHook', interval=50),
+    dict(type='RoITelemetryHook'),
+    dict(type='GradNormHook', interval=50),
+    dict(type='EvalDumpHook', max_images=500, max_per_image=300)
+]

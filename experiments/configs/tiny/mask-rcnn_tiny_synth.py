@@ -28,3 +28,10 @@ train_pipeline = [
     dict(type='PackDetInputs')
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+# Box AP as in the base config, plus mask AP (val/segm_mAP).
+_val_ann = '{{$PRM_RGA_SYNTH:data/synth}}/annotations/instances_val.json'
+val_evaluator = [
+    dict(type='GTCountSubsetMetric', ann_file=_val_ann, prefix='val'),
+    dict(type='CocoMetric', ann_file=_val_ann, metric='segm', prefix='val')
+]
+test_evaluator = val_evaluator
