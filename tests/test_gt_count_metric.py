@@ -137,6 +137,19 @@ def test_unknown_image_ids_are_named():
         gt_count_subset_ap(coco_of(dataset), dets)
 
 
+@pytest.mark.parametrize('bbox, match', [
+    ([1, 2, -3, 4], r'detections\[3\]\.bbox: \[1, 2, -3, 4\] has a negative width'),
+    ([1, 2, 3, -4], 'negative height'),
+    ([1, 2, 3], 'not a list of 4 numbers'),
+    ([1, 2, float('nan'), 4], 'not a list of 4 numbers'),
+])
+def test_bad_detection_boxes_are_named(bbox, match):
+    dataset, dets = random_coco(8, num_images=10)
+    dets[3] = dict(dets[3], bbox=bbox)
+    with pytest.raises(InputError, match=match):
+        gt_count_subset_ap(coco_of(dataset), dets)
+
+
 @pytest.mark.parametrize('ranges,match', [
     ((), 'empty'),
     (((1, 5), (4, None)), 'overlap'),

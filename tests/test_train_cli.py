@@ -71,6 +71,15 @@ def test_missing_config_dataset_and_corrupt_annotations(capsys, tmp_path, small_
                     *data_options(small_synth), 'synth_data=None',
                     f'train_dataloader.dataset.data_root={bad}/')
     assert code == 2 and 'instances_train.json is not valid JSON' in err, err
+    (bad / 'annotations' / 'instances_train.json').write_text(json.dumps(dict(
+        images=[dict(id=1, file_name='a.png', width=64, height=64)], categories=[],
+        annotations=[dict(id=1, image_id=1, bbox=[0, 0, 5, 5]),
+                     dict(id=2, image_id=1, bbox=[10, 10, -4, 5])])))
+    code, err = run(capsys, 'train', PRM, '--work-dir', str(tmp_path), '--cfg-options',
+                    *data_options(small_synth), 'synth_data=None',
+                    f'train_dataloader.dataset.data_root={bad}/')
+    assert code == 2 and re.search(r'instances_train.json, annotations\[1\]\.bbox: '
+                                   r'\[10, 10, -4, 5\] has a negative width', err), err
     assert not (tmp_path / 'last_checkpoint').exists()
 
 

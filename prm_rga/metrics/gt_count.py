@@ -9,10 +9,11 @@ are identical to a fresh ``COCOeval`` with ``params.imgIds`` set to the subset.
 import contextlib
 import copy
 import io
+import math
 import os
 import os.path as osp
 import tempfile
-from numbers import Integral
+from numbers import Integral, Real
 
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
@@ -96,6 +97,17 @@ def gt_count_subset_ap(coco_gt, detections, ranges=DEFAULT_RANGES):
     return out
 
 
+def check_xywh(box, where):
+    """A COCO box: 4 finite numbers [x, y, w, h] with w, h >= 0; ``where`` names it."""
+    if not (isinstance(box, (list, tuple)) and len(box) == 4
+            and all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in box)):
+        raise InputError(f'{where}: {box!r} is not a list of 4 numbers [x, y, w, h]')
+    if box[2] < 0 or box[3] < 0:
+        raise InputError(f'{where}: {list(box)!r} has a negative '
+                         f'{"width" if box[2] < 0 else "height"}')
+
+
 def _is_count(v):
     return isinstance(v, Integral) and not isinstance(v, bool) and v >= 0
 
@@ -116,6 +128,7 @@ def _load_results(gt, detections):
         missing = [k for k in DET_FIELDS if k not in d]
         if missing:
             raise InputError(f'detections[{n}]: missing field(s) {", ".join(missing)}')
+        check_xywh(d['bbox'], f'detections[{n}].bbox')
     unknown = {d['image_id'] for d in dets} - set(gt.getImgIds())
     if unknown:
         shown = sorted(unknown, key=str)
