@@ -227,9 +227,12 @@ def test_metric_per_head_ap(tmp_path):
         xyxy = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in own)] +
                             [[10.0, 10.0, 90.0, 70.0]], dtype=torch.float32)
         labels = torch.tensor([a['category_id'] - 1 for a in own] + [0])
-        heads = [dict(bboxes=xyxy + torch.randn(xyxy.shape, generator=g) * 6 * (1 + i),
-                      scores=torch.rand(len(xyxy), generator=g), labels=labels)
-                 for i in range(2)]
+        heads = []
+        for i in range(2):
+            boxes = xyxy + torch.randn(xyxy.shape, generator=g) * 6 * (1 + i)
+            boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + 1)  # a model's boxes
+            heads.append(dict(bboxes=boxes, scores=torch.rand(len(xyxy), generator=g),
+                              labels=labels))
         samples.append(dict(img_id=img['id'], ori_shape=(img['height'], img['width']),
                             pred_instances=heads[0], pred_instances_h0=heads[0],
                             pred_instances_h1=heads[1]))
