@@ -4,11 +4,14 @@ their default interval <= 1.05x).
 
 One model (the PRM config, two heads: the most telemetry), one optimizer, one random batch
 (bench_step's). The variants are interleaved step by step (plain, RoITelemetryHook,
-GradNormHook measuring at every step; the order rotates), so drift in the machine's load hits all alike; each
-time is the median over ``--iters`` rounds. A GradNormHook step at interval K costs
+GradNormHook measuring at every step; the order rotates), and each ratio is the median over
+``--iters`` rounds of that round's step time over the round's plain step, so drift in the
+machine's load hits both sides alike. On CPU the time is the process's CPU time with one torch
+thread (a shared machine's load does not enter it; wall-clock ratios are printed beside it);
+on CUDA it is wall-clock time after a synchronize. A GradNormHook step at interval K costs
 (K-1)/K plain steps plus 1/K measuring step, hence the ratio at K = 1 + (due/plain - 1)/K.
 Usage:
-    python bench/bench_telemetry.py [--scale tiny|paper] [--device cpu|cuda] [--iters 40]
+    python bench/bench_telemetry.py [--scale tiny|paper] [--device cpu|cuda] [--iters 20]
 """
 import argparse
 import os.path as osp
@@ -25,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--scale', choices=sorted(VARIANTS), default='tiny')
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    parser.add_argument('--iters', type=int, default=40)
+    parser.add_argument('--iters', type=int, default=20)
     args = parser.parse_args()
 
     import torch
@@ -49,7 +52,10 @@ def main() -> None:
     variants = {'plain': None, 'telemetry': RoITelemetryHook(), 'grad_norm_due': grad_hook}
     defaults = {h['type']: h.get('interval') for h in cfg.custom_hooks}
 
-    times = {name: [] for name in variants}
+    if args.device == 'cpu':
+        torch.set_num_threads(1)
+    cpu = {name: [] for name in variants}
+    wall = {name: [] for name in variants}
     names = list(variants)
     for i in range(args.iters + 2):
         for name in names[i % 3:] + names[:i % 3]:  # rotated: no variant always goes first
@@ -58,26 +64,31 @@ def main() -> None:
             if hook is not None:
                 hook.before_train(runner)
                 hook.before_train_iter(runner, i)
-            start = time.perf_counter()
+            start_wall, start_cpu = time.perf_counter(), time.process_time()
             model.train_step(data, optim)
             if args.device == 'cuda':
                 torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start_wall)
             if hook is not None:
                 hook.after_train(runner)
-    med = {name: statistics.median(t[2:]) for name, t in times.items()}  # 2 warm-up rounds
 
-    plain = med['plain']
-    due = med['grad_norm_due'] / plain
+    def ratio(times, name):  # median over rounds of the paired ratio; 2 warm-up rounds
+        return statistics.median(t / p for t, p in zip(times[name][2:], times['plain'][2:]))
+
+    main_times = wall if args.device == 'cuda' else cpu
+    clock = 'wall-clock' if args.device == 'cuda' else 'CPU time, 1 thread'
+    due = ratio(main_times, 'grad_norm_due')
     print(f'{args.scale} scale, {pattern.format("_prm")}, {args.device}, {batch} images of '
-          f'{size}x{size} px, median of {args.iters} interleaved rounds')
-    print(f'plain step                        {plain:.4f} s')
-    print(f'RoITelemetryHook (every step)     {med["telemetry"] / plain:.4f}x  (target <= 1.02)')
-    print(f'GradNormHook, a measuring step    {due:.4f}x')
+          f'{size}x{size} px, median of {args.iters} interleaved rounds, {clock}')
+    print(f'plain step                        {statistics.median(main_times["plain"][2:]):.4f} s')
+    print(f'RoITelemetryHook (every step)     {ratio(main_times, "telemetry"):.4f}x  '
+          f'(target <= 1.02; wall-clock {ratio(wall, "telemetry"):.4f}x)')
+    print(f'GradNormHook, a measuring step    {due:.4f}x  '
+          f'(wall-clock {ratio(wall, "grad_norm_due"):.4f}x)')
     for interval in sorted({50, defaults.get('GradNormHook') or 50}):
         print(f'GradNormHook, interval {interval:<3}        {1 + (due - 1) / interval:.4f}x'
               '  (target <= 1.05)')
-
 
 if __name__ == '__main__':
     main()
