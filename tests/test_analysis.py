@@ -1,7 +1,12 @@
 """Report on a fixture MLflow store: every table and figure is produced, cells are the seed
 statistics of the logged values, missing runs say "not run", a failed run is reported."""
 import os.path as osp
+import socket
 import statistics
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pandas as pd
 import pytest
@@ -137,3 +142,48 @@ def test_bad_store_is_an_input_error(tmp_path, capsys):
     assert not osp.exists(tmp_path / 'nothing.db')
     assert main(['report', 'quick', '--tracking-uri', uri, '--out', str(tmp_path)]) == 2
     assert 'no MLflow database' in capsys.readouterr().err
+
+
+def test_unknown_suites_give_an_empty_report(store, tmp_path):
+    rep = report.build(['nope'], store['uri'], str(tmp_path), log=lambda m: None)
+    assert rep.runs.missing_suites == ['nope'] and len(rep.runs.frame) == 0
+    assert set(rep.claims['verdict']) == {claims.NOT_ENOUGH}
+    assert all((cells['n'] == 0).all() for cells in rep.tables.values())
+
+
+@pytest.fixture
+def server(store):
+    """`mlflow server` on the fixture store (what a cluster's tracking URI points at)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [osp.join(osp.dirname(sys.executable), 'mlflow'), 'server', '--backend-store-uri',
+         store['uri'], '--host', '127.0.0.1', '--port', str(port), '--workers', '1'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f'{url}/health', timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_a_tracking_server_gives_the_same_runs(store, server, tmp_path):
+    local = Runs(['quick', 'table4'], store['uri'], cache_dir=str(tmp_path / 'a'))
+    remote = Runs(['quick', 'table4'], server, cache_dir=str(tmp_path / 'b'))
+    cols = ['run_id', 'status', 'lambda0', 'ratios', 'seed', 'val/bbox_mAP']
+    pd.testing.assert_frame_equal(local.frame.sort_values('run_id')[cols].reset_index(drop=True),
+                                  remote.frame.sort_values('run_id')[cols].reset_index(drop=True))
+    keys = ['train/acc_pos/h0', 'val/bbox_mAP']
+    pd.testing.assert_frame_equal(local.history(local.frame['run_id'], keys),
+                                  remote.history(remote.frame['run_id'], keys))
+    run_id = local.select(specs.PRM)['run_id'].iloc[0]
+    assert osp.getsize(remote.artifact(run_id, 'scores.npz')) > 0
+    assert remote.artifact(run_id, 'missing.npz') is None
