@@ -1,15 +1,64 @@
 """What a suite is: the trials of one paper experiment, as the launcher and the analysis see them.
 
-A suite file (`experiments/suites/NAME.yaml`) expands into trials; each trial carries the params
-logged to MLflow (the suite's axis names), the complete configs to train and its resources.
+A suite file (`experiments/suites/NAME.yaml`, schema in docs/suites.md) names the paper's
+settings of one experiment as *params* (detector, ratios, lambda0, ...); `expand` turns it into
+trials, each with the complete mmengine configs to train, built from one base config per
+detector and dataset by `build_config`. The whole file is validated before anything runs.
 """
+import copy
+import hashlib
+import itertools
+import json
+import os.path as osp
 from dataclasses import dataclass
+from fractions import Fraction
+from glob import glob
+
+import yaml
+from mmengine.config import Config
+
+from prm_rga.errors import InputError
+
+SUITES_DIR = osp.join(osp.dirname(__file__), 'suites')
+CONFIGS_DIR = osp.join(osp.dirname(__file__), 'configs')
+SCALES = ('tiny', 'paper')
+
+# The paper's settings, their allowed values and the defaults (the paper's baseline).
+PARAMS = {
+    'detector': (('faster_rcnn', 'cascade_rcnn', 'mask_rcnn'), 'faster_rcnn'),
+    'backbone': (('r50', 'r101', 'x101-32x4d', 'x101-64x4d'), 'r50'),
+    'schedule': (('1x', '2x'), '1x'),
+    'dataset': (('coco', 'crowdhuman'), 'coco'),
+    'ratios': (None, '1:3'),  # one 'pos:neg' per R-CNN head, e.g. '1:1,1:9'
+    'sampling': (('soft', 'hard'), 'soft'),
+    'lambda0': (None, '1'),  # 1 = no RGA
+    'anneal': (('true', 'false'), 'true'),
+    'ensemble': (('none', 'separate'), 'none'),
+}
+# One base config per (scale, detector, dataset); paper configs also per backbone. The tiny
+# scale has one small backbone: a suite lists backbone variants under its paper scale only.
+BASE_CONFIGS = {
+    'tiny': {
+        ('faster_rcnn', 'coco'): 'tiny/faster-rcnn_tiny_synth.py',
+        ('cascade_rcnn', 'coco'): 'tiny/cascade-rcnn_tiny_synth.py',
+        ('mask_rcnn', 'coco'): 'tiny/mask-rcnn_tiny_synth.py',
+        ('faster_rcnn', 'crowdhuman'): 'tiny/faster-rcnn_tiny_crowd_synth.py',
+    },
+    'paper': {
+        ('faster_rcnn', 'coco'): 'faster_rcnn/faster-rcnn_{backbone}_fpn_1x_coco.py',
+        ('cascade_rcnn', 'coco'): 'cascade_rcnn/cascade-rcnn_{backbone}_fpn_1x_coco.py',
+        ('mask_rcnn', 'coco'): 'mask_rcnn/mask-rcnn_{backbone}_fpn_1x_coco.py',
+        ('faster_rcnn', 'crowdhuman'): 'crowdhuman/faster-rcnn_{backbone}_fpn_crowdhuman.py',
+    },
+}
+SUITE_KEYS = {'description', 'analysis', 'params', 'variants', 'grid', 'seeds', 'scales'}
+SCALE_KEYS = {'resources', 'cfg_options', 'seeds', 'variants'}
 
 
 @dataclass(frozen=True)
 class Trial:
-    name: str  # unique in the suite and stable across launches, e.g. 'lambda0=7.0,anneal=true,seed=0'
-    params: dict  # every trial param of docs/mlflow-schema.md, nothing else
+    name: str  # unique in the suite and stable across launches, e.g. 'lambda0=7;seed=0'
+    params: dict  # every param of PARAMS, config-key axes, seed and config_hash, as strings
     configs: tuple  # mmengine Configs ready for prm_rga.train.make_runner; two for ensemble=separate
     resources: dict  # {'CPU': int, 'GPU': int}
 
@@ -20,3 +69,303 @@ class Suite:
     path: str  # the YAML file it was read from
     description: str
     analysis: tuple  # what the analysis draws from it, e.g. ('table4',) or ('fig3',)
+    spec: dict  # the validated file content
+
+
+def list_suites() -> list:
+    return sorted(osp.splitext(osp.basename(p))[0] for p in glob(osp.join(SUITES_DIR, '*.yaml')))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read and validate a suite file, by name (`table4`) or path; nothing is built yet."""
+    path = name_or_path
+    if not name_or_path.endswith(('.yaml', '.yml')):
+        path = osp.join(SUITES_DIR, f'{name_or_path}.yaml')
+        if not osp.isfile(path):
+            raise InputError(f'unknown suite {name_or_path!r}; known suites: '
+                             f'{", ".join(list_suites())} (or give a path to a .yaml file)')
+    if not osp.isfile(path):
+        raise InputError(f'suite file not found: {path}')
+    try:
+        with open(path) as f:
+            spec = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        raise InputError(f'{path}: malformed YAML: {err}') from err
+    _check_spec(spec, path)
+    return Suite(name=osp.splitext(osp.basename(path))[0], path=path,
+                 description=spec.get('description', ''),
+                 analysis=tuple(spec.get('analysis', ())), spec=spec)
+
+
+def expand(suite: Suite, scale: str, seeds=None) -> list:
+    """The suite's trials at one scale: variants x grid x seeds, each with its configs. Every
+    trial is built here, so a bad axis or config key fails before any trial starts."""
+    if scale not in SCALES:
+        raise InputError(f'--scale must be one of {SCALES}, got {scale!r}')
+    spec, where = suite.spec, suite.path
+    at = spec['scales'].get(scale)
+    if at is None:
+        raise InputError(f'{where}: suite {suite.name!r} has no {scale!r} scale '
+                         f'(scales: {", ".join(spec["scales"])})')
+    at = at or {}
+    resources = _resources(at.get('resources'), f'{where}: scales.{scale}.resources')
+    seeds = list(seeds if seeds is not None else at.get('seeds', spec.get('seeds', [0])))
+    variants = at.get('variants', spec.get('variants')) or [{}]
+    grid = spec.get('grid') or {}
+    points = [_point(grid, values) for values in itertools.product(*grid.values())]
+    settings = []
+    for variant in variants:
+        for point in points:
+            settings.append({**spec.get('params', {}), **variant, **point})
+    varying = [k for k in _keys(settings) if len({repr(s.get(k)) for s in settings}) > 1]
+    trials = []
+    for setting in settings:
+        for seed in seeds:
+            params = {k: _canonical(k, v) for k, v in {**_defaults(), **setting}.items()}
+            params['seed'] = _canonical('seed', seed)
+            field = f'{where}: trial {_name(params, varying)}'
+            configs = build_config(params, scale, at.get('cfg_options'), field)
+            params['config_hash'] = config_hash(configs)
+            trials.append(Trial(_name(params, varying), params, configs, resources))
+    names = [t.name for t in trials]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InputError(f'{where}: trials repeat at scale {scale!r}: {duplicates}')
+    return trials
+
+
+def build_config(params: dict, scale: str, cfg_options=None, field='params') -> tuple:
+    """The configs one trial trains: the base config of its detector and dataset with the
+    trial's ratios, sampling, RGA, schedule and seed applied, then config-key axes and the
+    scale's cfg_options. Two configs (one head each) when ensemble=separate."""
+    key = (params['detector'], params['dataset'])
+    template = BASE_CONFIGS[scale].get(key)
+    if template is None:
+        raise InputError(f'{field}: no {scale} config for detector={key[0]} on {key[1]}')
+    if scale == 'tiny' and params['backbone'] != 'r50':
+        raise InputError(f'{field}: backbone={params["backbone"]} has no tiny config '
+                         '(the tiny scale has one backbone): list it under scales.paper.variants')
+    path = osp.join(CONFIGS_DIR, template.format(backbone=params['backbone']))
+    if not osp.isfile(path):
+        raise InputError(f'{field}: config file not found: {path}')
+    ratios = params['ratios'].split(',')
+    groups = [ratios] if params['ensemble'] == 'none' else [[r] for r in ratios]
+    if params['ensemble'] == 'separate' and len(ratios) < 2:
+        raise InputError(f'{field}: ensemble=separate needs two or more ratios')
+    configs = []
+    for group in groups:
+        cfg = Config.fromfile(path)
+        _set_heads(cfg, [_pos_fraction(r, field) for r in group], params['sampling'])
+        _set_rga(cfg, float(params['lambda0']), params['anneal'] == 'true')
+        if params['schedule'] == '2x':
+            _double_schedule(cfg)
+        cfg.randomness = dict(seed=int(params['seed']))
+        overrides = {k: yaml.safe_load(v) for k, v in params.items() if '.' in k}
+        overrides.update(cfg_options or {})
+        for k, v in overrides.items():
+            _check_key(cfg, k, field)
+        cfg.merge_from_dict(overrides)
+        configs.append(cfg)
+    return tuple(configs)
+
+
+def ensemble_config(configs, checkpoints) -> Config:
+    """The evaluation config of Table 5's "Faster R-CNN x2": the separately trained detectors
+    as one `ProposalEnsemble`, boxes regressed by the one trained with the most positives."""
+    fractions = [c.model.train_cfg.rcnn.sampler.pos_fraction for c in configs]
+    cfg = copy.deepcopy(configs[0])
+    cfg.model = dict(
+        type='ProposalEnsemble',
+        detectors=[c.model for c in configs],
+        checkpoints=list(checkpoints),
+        reg_model=fractions.index(max(fractions)),
+        data_preprocessor=configs[0].model.data_preprocessor)
+    cfg.load_from = None
+    return cfg
+
+
+def config_hash(configs) -> str:
+    text = json.dumps([c.to_dict() for c in configs], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _set_heads(cfg: Config, fractions: list, sampling: str) -> None:
+    """One R-CNN head per positive fraction; more than one makes the roi head parallel (PRM)."""
+    roi_head, rcnn = cfg.model.roi_head, cfg.model.train_cfg.rcnn
+    cascade = isinstance(rcnn, list)
+    stages = rcnn if cascade else [rcnn]
+    per_stage = []
+    for stage in stages:
+        heads = []
+        for fraction in fractions:
+            head = copy.deepcopy(stage)
+            head.sampler.pos_fraction = fraction
+            if sampling == 'hard':
+                head.sampler.type = 'HardRatioSampler'
+            heads.append(head)
+        per_stage.append(heads)
+    if len(fractions) == 1:
+        cfg.model.train_cfg.rcnn = [h[0] for h in per_stage] if cascade else per_stage[0][0]
+        return
+    if cascade:
+        roi_head.type = 'ParallelCascadeRoIHead'
+        roi_head.bbox_head = [[head] * len(fractions) for head in roi_head.bbox_head]
+        cfg.model.train_cfg.rcnn = per_stage
+    else:
+        roi_head.type = 'ParallelRoIHead'
+        roi_head.bbox_head = [roi_head.bbox_head] * len(fractions)
+        cfg.model.train_cfg.rcnn = per_stage[0]
+
+
+def _set_rga(cfg: Config, lambda0: float, anneal: bool) -> None:
+    if lambda0 == 1:
+        return
+    amp = cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper'
+    cfg.optim_wrapper.type = 'AmpRGAOptimWrapper' if amp else 'RGAOptimWrapper'
+    cfg.optim_wrapper.lambda0 = lambda0
+    cfg.optim_wrapper.anneal = anneal
+
+
+def _double_schedule(cfg: Config) -> None:
+    """Detectron's 2x: twice the epochs, the learning-rate steps at twice the epochs."""
+    cfg.train_cfg.max_epochs *= 2
+    for sched in cfg.param_scheduler:
+        if sched.get('by_epoch', True):
+            sched.end = 2 * sched.end
+            if 'milestones' in sched:
+                sched.milestones = [2 * m for m in sched.milestones]
+
+
+def _pos_fraction(ratio: str, field: str) -> float:
+    """'1:k' (pos:neg) -> 1/(1+k), the sampler's pos_fraction."""
+    try:
+        pos, neg = (Fraction(x) for x in ratio.split(':'))
+        assert pos > 0 and neg >= 0
+    except (ValueError, AssertionError, ZeroDivisionError):
+        raise InputError(f'{field}: ratios must be pos:neg pairs like 1:3, one per head '
+                         f"(quote them in YAML, '1:3', or it reads a number); got {ratio!r}") \
+            from None
+    return float(pos / (pos + neg))
+
+
+def _check_key(cfg: Config, key: str, field: str) -> None:
+    node = cfg.to_dict()
+    for part in key.split('.'):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise InputError(f'{field}: {key!r} names no key of the config')
+
+
+def _point(grid: dict, values) -> dict:
+    """One grid point; an axis whose values are mappings sets several params at once."""
+    point = {}
+    for axis, value in zip(grid, values):
+        point.update(value if isinstance(value, dict) else {axis: value})
+    return point
+
+
+def _canonical(name: str, value) -> str:
+    """Params as the strings MLflow stores: yes/no as true/false, numbers without '.0'."""
+    if '.' in name:  # a config key: read back with yaml.safe_load in build_config
+        return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if name in ('lambda0', 'seed'):
+        try:
+            return format(float(value), 'g')
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, list):
+        return ','.join(str(v) for v in value)
+    return str(value)
+
+
+def _defaults() -> dict:
+    return {k: default for k, (_, default) in PARAMS.items()}
+
+
+def _keys(settings) -> list:
+    """The axes of the settings, the paper's params first in PARAMS order."""
+    keys = [k for k in PARAMS if any(k in s for s in settings)]
+    for s in settings:
+        keys += [k for k in s if k not in keys]
+    return keys
+
+
+def _name(params: dict, varying) -> str:
+    return ';'.join(f'{k}={params[k]}' for k in [*varying, 'seed'])
+
+
+def _resources(res, field: str) -> dict:
+    if not isinstance(res, dict) or set(res) - {'CPU', 'GPU'}:
+        raise InputError(f'{field} must be a mapping with CPU and optionally GPU, got {res!r}')
+    out = {'CPU': res.get('CPU', 1), 'GPU': res.get('GPU', 0)}
+    for k, v in out.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == 'CPU' else 0):
+            raise InputError(f'{field}.{k} must be an integer >= {1 if k == "CPU" else 0}, '
+                             f'got {v!r}')
+    return out
+
+
+def _check_spec(spec, path: str) -> None:
+    """Schema of a suite file; values of the paper's params are checked here, config-key axes
+    (dotted names) against the configs in `expand`."""
+    if not isinstance(spec, dict):
+        raise InputError(f'{path}: a suite file is a YAML mapping')
+    unknown = set(spec) - SUITE_KEYS
+    if unknown:
+        raise InputError(f'{path}: unknown keys {sorted(unknown)} (allowed: {sorted(SUITE_KEYS)})')
+    if not isinstance(spec.get('scales'), dict) or not spec['scales']:
+        raise InputError(f'{path}: scales: give at least one of {SCALES} with its resources')
+    for scale, at in spec['scales'].items():
+        if scale not in SCALES:
+            raise InputError(f'{path}: scales.{scale}: unknown scale (allowed: {SCALES})')
+        if not isinstance(at, dict) or 'resources' not in at:
+            raise InputError(f'{path}: scales.{scale}: needs resources: {{CPU: n, GPU: m}}')
+        if set(at) - SCALE_KEYS:
+            raise InputError(f'{path}: scales.{scale}: unknown keys {sorted(set(at) - SCALE_KEYS)}')
+        _resources(at['resources'], f'{path}: scales.{scale}.resources')
+        if not isinstance(at.get('cfg_options', {}), dict):
+            raise InputError(f'{path}: scales.{scale}.cfg_options must be a mapping')
+        _check_settings(at.get('variants', []), f'{path}: scales.{scale}.variants')
+    for key in ('analysis', 'seeds'):
+        if not isinstance(spec.get(key, []), list):
+            raise InputError(f'{path}: {key} must be a list')
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in spec.get('seeds', [])):
+        raise InputError(f'{path}: seeds must be integers')
+    _check_settings([spec.get('params') or {}], f'{path}: params')
+    _check_settings(spec.get('variants') or [], f'{path}: variants')
+    grid = spec.get('grid') or {}
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise InputError(f'{path}: grid maps each axis to a non-empty list of values')
+    for axis, values in grid.items():
+        if all(isinstance(v, dict) for v in values):
+            _check_settings(values, f'{path}: grid.{axis}')
+        else:
+            _check_settings([{axis: v} for v in values], f'{path}: grid')
+
+
+def _check_settings(settings, field: str) -> None:
+    if not isinstance(settings, list) or not all(isinstance(s, dict) for s in settings):
+        raise InputError(f'{field} must be a list of mappings')
+    for setting in settings:
+        for name, value in setting.items():
+            if name not in PARAMS and '.' not in name:
+                raise InputError(f'{field}: unknown axis {name!r}: use one of {sorted(PARAMS)} '
+                                 'or a config key (dotted, e.g. model.rpn_head.loss_cls.loss_weight)')
+            allowed = PARAMS.get(name, (None,))[0]
+            value = _canonical(name, value)
+            if allowed and value not in allowed:
+                raise InputError(f'{field}: {name}={value!r} is not one of {allowed}')
+            if name == 'lambda0':
+                try:
+                    assert float(value) >= 1
+                except (ValueError, AssertionError):
+                    raise InputError(f'{field}: lambda0 must be a number >= 1, got {value!r}') \
+                        from None
+            if name == 'ratios':
+                for ratio in value.split(','):
+                    _pos_fraction(ratio, field)

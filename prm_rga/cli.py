@@ -9,6 +9,7 @@ from prm_rga.errors import DivergedError, InputError
 COMMAND_MODULES = (
     'prm_rga.train',
     'prm_rga.datasets.synth',
+    'experiments.cli',
     'analysis.report',
     'dashboards.dashboard',
 )

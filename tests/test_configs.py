@@ -30,8 +30,9 @@ def test_paper_settings(name):
     if 'prm_' in name:
         assert [r.sampler.pos_fraction for r in rcnn] == [1 / 2, 1 / 10]  # 1:1 and 1:9
         assert all(r.sampler.num == 512 for r in rcnn)
-    else:
-        assert (rcnn.sampler.num, rcnn.sampler.pos_fraction) == (512, 0.25)  # 1:3
+    else:  # one head at 1:3, in every stage of a cascade
+        for stage in rcnn if 'cascade' in name else [rcnn]:
+            assert (stage.sampler.num, stage.sampler.pos_fraction) == (512, 0.25)
     if '_rga' in name:
         assert cfg.optim_wrapper.type == 'RGAOptimWrapper' and cfg.optim_wrapper.lambda0 == 7
     else:

@@ -1,0 +1,70 @@
+"""`prm-rga suite list|run|status` and `prm-rga ui`. Ray and MLflow are imported only by the
+commands that use them, so `prm-rga train` stays quick to start."""
+import argparse
+
+from experiments import suites
+
+
+def suite_list(args) -> int:
+    for name in suites.list_suites():
+        suite = suites.load_suite(name)
+        scales = ', '.join(suite.spec['scales'])
+        print(f'{name:<8} [{scales}] {" ".join(suite.description.split())}')
+    return 0
+
+
+def suite_run(args) -> int:
+    from experiments.launcher import run_suite
+    suite = suites.load_suite(args.suite)
+    trials = suites.expand(suite, args.scale, args.seeds)
+    return run_suite(suite, trials, args)
+
+
+def suite_status(args) -> int:
+    from experiments.launcher import print_status
+    return print_status(suites.load_suite(args.suite).name, args)
+
+
+def add_commands(subparsers) -> None:
+    from experiments import ui
+    p = subparsers.add_parser('suite', help='run the paper\'s ablation suites on Ray Tune, '
+                              'tracked in MLflow')
+    sub = p.add_subparsers(dest='suite_command', required=True, metavar='SUBCOMMAND')
+    p = sub.add_parser('list', help='the suites and what each reproduces')
+    p.set_defaults(func=suite_list)
+
+    p = sub.add_parser('run', help='run a suite (a private local Ray unless --address)')
+    p.add_argument('suite', help='a suite name (see `suite list`) or a path to a suite .yaml')
+    p.add_argument('--scale', choices=suites.SCALES, default='tiny',
+                   help='tiny: synthetic data on CPU; paper: COCO/CrowdHuman on GPUs')
+    p.add_argument('--seeds', nargs='+', type=int, help='replace the suite\'s seeds')
+    p.add_argument('--dry-run', action='store_true',
+                   help='print the trials and the resources they ask for; run nothing')
+    p.add_argument('--address', default='local', metavar='local|auto|HOST:PORT',
+                   help='local (default): start a private Ray; auto or HOST:PORT: join a '
+                   'running cluster')
+    p.add_argument('--tracking-uri', metavar='URI', help='MLflow store (default: '
+                   'sqlite:///<cwd>/mlruns/mlflow.db; on a cluster an http:// server)')
+    p.add_argument('--max-concurrent', type=int, metavar='N',
+                   help='at most N trials at once (default: as many as the resources allow)')
+    p.add_argument('--resume', action='store_true',
+                   help='continue the last launch of this suite and scale: finished trials '
+                   'are kept, the others continue from their last checkpoint')
+    p.add_argument('--storage-path', metavar='PATH|URI',
+                   help='Ray Tune experiment state and trial checkpoints (default: '
+                   'outputs/tune; any URI Ray Tune accepts)')
+    p.add_argument('--work-dir', metavar='DIR',
+                   help='trial work dirs (logs, checkpoints) on the workers (default: '
+                   'work_dirs/suites)')
+    p.add_argument('--max-failures', type=int, default=0, metavar='N',
+                   help='retry a failing trial N times (default 0: a diverged trial fails)')
+    p.add_argument('--flush-interval', type=float, default=5.0, metavar='S',
+                   help='send buffered metrics to MLflow every S seconds (default 5)')
+    p.set_defaults(func=suite_run)
+
+    p = sub.add_parser('status', help='the trials of the last launch of a suite, from MLflow')
+    p.add_argument('suite', help='a suite name or path')
+    p.add_argument('--scale', choices=suites.SCALES, help='(default: the last launch at any scale)')
+    p.add_argument('--tracking-uri', metavar='URI', help='MLflow store (default: the local one)')
+    p.set_defaults(func=suite_status)
+    ui.add_commands(subparsers)

@@ -1,0 +1,443 @@
+"""`prm-rga suite run`: the trials of a suite on Ray Tune, each tracked as an MLflow child run.
+
+One Tune experiment per launch (`Tuner` over ``tune.grid_search`` of the trial names, per-trial
+resources with ``tune.with_resources``); one MLflow parent run per launch and one child run per
+trial, created by the trial when it first starts and reused by every later attempt, so a resumed
+suite still has exactly one run per trial. MLflow is the record of launches: ``--resume`` finds
+the last launch of the suite there and restores its Tune experiment. A trial that already
+finished (its child run FINISHED) never trains again, even if Tune did not record it before the
+driver died. Trial checkpoints go to Tune's storage path, so a killed trial continues from its
+last epoch on any node.
+"""
+import copy
+import os
+import os.path as osp
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+import ray
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+from mmengine.runner import find_latest_checkpoint
+from ray import tune
+
+from experiments import tracking
+from prm_rga.errors import InputError
+
+ERROR_TAG_LIMIT = 5000  # MLflow tag values are bounded; keep the head of long tracebacks
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What each trial needs to know about its launch (sent to the workers)."""
+    name: str  # Tune experiment name, also the trials' work dir folder
+    suite: str
+    scale: str
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    work_root: str
+    flush_interval: float
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r'[^A-Za-z0-9._=-]+', '_', name)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+# --- MLflow runs -----------------------------------------------------------------------------
+
+def find_child_run(client, launch: Launch, trial_name: str):
+    runs = client.search_runs(
+        [launch.experiment_id],
+        filter_string=f'tags.`mlflow.parentRunId` = {_quote(launch.parent_run_id)} '
+        f'and tags.trial = {_quote(trial_name)}')
+    return runs[0] if runs else None
+
+
+def child_runs(client, launch: Launch) -> dict:
+    runs = client.search_runs(
+        [launch.experiment_id],
+        filter_string=f'tags.`mlflow.parentRunId` = {_quote(launch.parent_run_id)}')
+    return {run.data.tags['trial']: run for run in runs}
+
+
+def start_child_run(client, launch: Launch, trial):
+    """The trial's child run, created on its first attempt and reopened on later ones."""
+    run = find_child_run(client, launch, trial.name)
+    if run is None:
+        run = client.create_run(launch.experiment_id, run_name=trial.name, tags={
+            'mlflow.parentRunId': launch.parent_run_id, 'suite': launch.suite,
+            'trial': trial.name, 'scale': launch.scale})
+        client.log_batch(run.info.run_id,
+                         params=[Param(k, str(v)) for k, v in trial.params.items()])
+    elif run.info.status != 'FINISHED':
+        client.update_run(run.info.run_id, status='RUNNING')
+        if 'error' in run.data.tags:
+            client.delete_tag(run.info.run_id, 'error')
+    if run.info.status != 'FINISHED':
+        context = ray.get_runtime_context()
+        client.log_batch(run.info.run_id, tags=[
+            RunTag('node', ray.util.get_node_ip_address()),
+            RunTag('node_id', context.get_node_id())])
+    return run
+
+
+def fail_run(client, run_id: str, error: str) -> None:
+    client.set_tag(run_id, 'error', error[:ERROR_TAG_LIMIT])
+    client.set_terminated(run_id, 'FAILED')
+
+
+# --- one trial, on a Ray worker ---------------------------------------------------------------
+
+@HOOKS.register_module()
+class TuneReportHook(Hook):
+    """Reports validation metrics to Ray Tune and every checkpoint mmengine saves as a Tune
+    checkpoint (with the final checkpoints of the members trained before), so that a killed
+    trial resumes from its last epoch wherever Tune restarts it."""
+    priority = 'LOWEST'  # after CheckpointHook has written the epoch's checkpoint
+
+    def __init__(self, member: str = '', done: dict = None):
+        self.member, self.done = member, dict(done or {})
+        self._reported = None
+
+    def after_train_epoch(self, runner) -> None:
+        path = find_latest_checkpoint(runner.work_dir)
+        if not path or path == self._reported:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            for member, src in {**self.done, self.member: path}.items():
+                dst = osp.join(tmp, member or '.', osp.basename(src))
+                os.makedirs(osp.dirname(dst), exist_ok=True)
+                shutil.copyfile(src, dst)
+            tune.report({'epoch': runner.epoch + 1, 'member': self.member},
+                        checkpoint=tune.Checkpoint.from_directory(tmp))
+        self._reported = path
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        scalars = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
+        tune.report({'epoch': runner.epoch, 'member': self.member,
+                     **tracking.metric_names(scalars)})
+
+
+def _restore_checkpoints(work_dir: str) -> dict:
+    """Unpacks the trial's last Tune checkpoint into its work dir: member -> checkpoint path."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return {}
+    restored = {}
+    with checkpoint.as_directory() as folder:
+        for root, _, files in os.walk(folder):
+            for name in files:
+                member = osp.relpath(root, folder)
+                member = '' if member == '.' else member
+                dst_dir = osp.join(work_dir, member)
+                os.makedirs(dst_dir, exist_ok=True)
+                shutil.copyfile(osp.join(root, name), osp.join(dst_dir, name))
+                with open(osp.join(dst_dir, 'last_checkpoint'), 'w') as f:
+                    f.write(osp.join(dst_dir, name))
+                restored[member] = osp.join(dst_dir, name)
+    return restored
+
+
+def _train_member(cfg, work_dir, launch, run_id, member, restored, done):
+    """Trains one config, logging to the trial's run; returns its last checkpoint."""
+    from argparse import Namespace
+
+    from prm_rga.train import make_runner
+    cfg = copy.deepcopy(cfg)
+    prefix = f'{member}/' if member else ''
+    # mmengine keeps one visualizer per name and process
+    cfg.visualizer.name = f'{safe_name(member or "trial")}-{uuid.uuid4().hex[:8]}'
+    cfg.visualizer.vis_backends = list(cfg.visualizer.get('vis_backends') or []) + [dict(
+        type='MlflowRunBackend', tracking_uri=launch.tracking_uri, run_id=run_id,
+        prefix=prefix, flush_interval=launch.flush_interval)]
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+        dict(type='TuneReportHook', member=member, done=done)]
+    if member in restored:
+        cfg.resume, cfg.load_from = True, None  # from work_dir/last_checkpoint
+    runner = make_runner(cfg, Namespace(work_dir=work_dir, config=''))
+    runner.cfg.dump(osp.join(work_dir, 'config.py'))
+    try:
+        runner.train()
+    except BaseException:
+        try:
+            runner.visualizer.close()  # deliver what was logged before the error
+        except tracking.TrackingError:
+            pass  # the training error is the one to report
+        raise
+    return find_latest_checkpoint(work_dir)
+
+
+def _upload(client, run_id: str, work_dir: str, member: str) -> None:
+    client.log_artifact(run_id, osp.join(work_dir, 'config.py'), member or None)
+    for folder, dest in (('artifacts', member), ('eval', osp.join(member, 'eval'))):
+        path = osp.join(work_dir, folder)
+        if osp.isdir(path) and os.listdir(path):
+            client.log_artifacts(run_id, path, dest or None)
+
+
+def _evaluate_ensemble(trial, checkpoints, work_dir, client, run_id) -> dict:
+    from argparse import Namespace
+
+    from experiments.suites import ensemble_config
+    from prm_rga.train import make_runner
+    cfg = ensemble_config(list(trial.configs), checkpoints)
+    cfg.visualizer.name = f'ensemble-{uuid.uuid4().hex[:8]}'
+    runner = make_runner(cfg, Namespace(work_dir=work_dir, config=''))
+    runner.cfg.dump(osp.join(work_dir, 'config.py'))
+    scalars = {k: float(v) for k, v in runner.test().items() if isinstance(v, (int, float))}
+    metrics = {('val/' + k.split('/', 1)[1] if '/' in k else 'val/' + k): v
+               for k, v in scalars.items()}
+    step, now = trial.configs[0].train_cfg.max_epochs, int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
+    return metrics
+
+
+def run_trial(config: dict, trials: dict, launch: Launch) -> None:
+    """The Tune trainable: trains the trial's config(s) and tracks them in its child run."""
+    import prm_rga  # noqa: F401  (registers the plugins in this worker)
+    trial = trials[config['trial']]
+    client = MlflowClient(launch.tracking_uri)
+    run = start_child_run(client, launch, trial)
+    run_id = run.info.run_id
+    if run.info.status == 'FINISHED':  # finished before the driver died: never train again
+        tune.report({'done': True, **run.data.metrics})
+        return
+    work_dir = osp.join(launch.work_root, launch.name, safe_name(trial.name))
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        restored = _restore_checkpoints(work_dir)
+        members = [''] if len(trial.configs) == 1 else [f'm{i}' for i in range(len(trial.configs))]
+        done = {}
+        for member, cfg in zip(members, trial.configs):
+            member_dir = osp.join(work_dir, member)
+            done[member] = _train_member(cfg, member_dir, launch, run_id, member, restored, done)
+            _upload(client, run_id, member_dir, member)
+        final = {}
+        if len(trial.configs) > 1:
+            final = _evaluate_ensemble(trial, [done[m] for m in members],
+                                       osp.join(work_dir, 'ensemble'), client, run_id)
+            _upload(client, run_id, osp.join(work_dir, 'ensemble'), '')
+        client.set_terminated(run_id, 'FINISHED')
+    except BaseException as err:
+        fail_run(client, run_id, f'{type(err).__name__}: {err}')
+        raise
+    tune.report({'done': True, **final})
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+def _fmt_resources(resources: dict) -> str:
+    return ', '.join(f'{v:g} {k}' for k, v in sorted(resources.items()) if v) or 'nothing'
+
+
+def print_trials(suite, trials) -> None:
+    width = max(len(t.name) for t in trials)
+    print(f'suite {suite.name}: {len(trials)} trials')
+    print(f'  {"trial":<{width}}  resources')
+    for trial in trials:
+        print(f'  {trial.name:<{width}}  {_fmt_resources(trial.resources)}')
+    total = Counter()
+    for trial in trials:
+        total.update({k: v for k, v in trial.resources.items() if v})
+    print(f'  total if all ran at once: {_fmt_resources(total)}')
+
+
+def check_resources(trials, nodes, cluster: dict) -> None:
+    """Every trial fits on one alive node of the cluster; else it would stay pending forever."""
+    capacities = [node['Resources'] for node in nodes if node.get('Alive')]
+    for trial in trials:
+        need = {k: v for k, v in trial.resources.items() if v}
+        if not any(all(cap.get(k, 0) >= v for k, v in need.items()) for cap in capacities):
+            largest = ['{' + _fmt_resources({k: c.get(k, 0) for k in ('CPU', 'GPU')}) + '}'
+                       for c in capacities]
+            raise InputError(
+                f'trial {trial.name} asks for {_fmt_resources(need)}, more than any node of the '
+                f'Ray cluster has: nodes {", ".join(largest)}; cluster total '
+                f'{_fmt_resources({k: cluster.get(k, 0) for k in ("CPU", "GPU")})}. Lower the '
+                'suite\'s resources or join a larger cluster with --address')
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
+
+
+class Progress(tune.Callback):
+    """One line per change (or every ``every`` s): trials done / running / failed, elapsed time
+    and the time left at the pace of this launch. Pickled with the Tune experiment, so its
+    clock restarts in ``setup`` when a suite is resumed."""
+
+    def __init__(self, title: str, total: int, every: float = 30.0):
+        self.title, self.total, self.every = title, total, every
+
+    def setup(self, **info):
+        self.start, self.last, self.shown, self.initial = time.monotonic(), 0.0, None, None
+
+    def on_step_end(self, iteration, trials, **info):
+        counts = Counter(t.status for t in trials)
+        done, failed, running = counts['TERMINATED'], counts['ERROR'], counts['RUNNING']
+        if self.initial is None:
+            self.initial = done + failed
+        now = time.monotonic()
+        if (done, failed, running) == self.shown and now - self.last < self.every:
+            return
+        elapsed, finished_here = now - self.start, done + failed - self.initial
+        left = self.total - done - failed
+        eta = '0:00:00' if not left else (
+            _elapsed(elapsed / finished_here * left) if finished_here else '?')
+        print(f'[{self.title}] {done}/{self.total} done, {running} running, {failed} failed | '
+              f'elapsed {_elapsed(elapsed)}, ETA {eta}', flush=True)
+        self.shown, self.last = (done, failed, running), now
+
+
+def _init_ray(address: str) -> None:
+    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level='warning')
+    try:
+        ray.init(address=address or 'local', **kwargs)
+    except ConnectionError as err:
+        raise InputError(f'--address {address}: cannot join a Ray cluster there ({err})') from err
+
+
+def _last_launch(client, experiment_id: str, suite: str, scale: str):
+    runs = client.search_runs(
+        [experiment_id], max_results=1, order_by=['attributes.start_time DESC'],
+        filter_string=f'tags.suite = {_quote(suite)} and tags.scale = {_quote(scale)} '
+        "and tags.tune_experiment LIKE '%'")
+    return runs[0] if runs else None
+
+
+def run_suite(suite, trials, args) -> int:
+    """Runs (or with ``args.resume`` continues) the suite; 0 when every trial finished.
+
+    ``args``: scale, dry_run, address, tracking_uri, max_concurrent, resume, storage_path,
+    work_dir, max_failures (argparse defaults in experiments.cli)."""
+    if not trials:
+        raise InputError(f'suite {suite.name}: no trials to run')
+    names = [t.name for t in trials]
+    if len(set(names)) != len(names):
+        raise InputError(f'suite {suite.name}: trial names repeat: {sorted(names)}')
+    print_trials(suite, trials)
+    if args.dry_run:
+        return 0
+    uri = args.tracking_uri or tracking.default_tracking_uri()
+    tracking.check_tracking_uri(uri)
+    _init_ray(args.address)
+    try:
+        check_resources(trials, ray.nodes(), ray.cluster_resources())
+        return _launch(suite, trials, args, uri)
+    finally:
+        ray.shutdown()
+
+
+def _launch(suite, trials, args, uri) -> int:
+    client = MlflowClient(uri)
+    experiment_id = tracking.get_or_create_experiment(client, suite.name, uri)
+    storage = args.storage_path or osp.abspath(osp.join('outputs', 'tune'))
+    if '://' not in storage:
+        storage = osp.abspath(storage)
+    parent = _last_launch(client, experiment_id, suite.name, args.scale) if args.resume else None
+    if args.resume and parent is None:
+        raise InputError(f'--resume: no earlier launch of suite {suite.name} at scale '
+                         f'{args.scale} in {uri}')
+    if parent is None:
+        run_id = uuid.uuid4().hex[:8]
+        name = f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-{run_id}'
+        parent = client.create_run(experiment_id, run_name=name, tags={
+            'suite': suite.name, 'scale': args.scale,
+            'tune_experiment': f'{storage.rstrip("/")}/{name}'})
+    else:
+        client.update_run(parent.info.run_id, status='RUNNING')
+    tune_path = parent.data.tags['tune_experiment']
+    launch = Launch(name=tune_path.rstrip('/').rsplit('/', 1)[-1], suite=suite.name,
+                    scale=args.scale, tracking_uri=uri, experiment_id=experiment_id,
+                    parent_run_id=parent.info.run_id,
+                    work_root=osp.abspath(args.work_dir or osp.join('work_dirs', 'suites')),
+                    flush_interval=args.flush_interval)
+    by_name = {t.name: t for t in trials}
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, trials=by_name, launch=launch),
+        lambda config: tune.PlacementGroupFactory(
+            [{k: v for k, v in by_name[config['trial']].resources.items() if v}]))
+    title = f'{suite.name} {args.scale}'
+    started = time.monotonic()
+    try:
+        if args.resume and tune.Tuner.can_restore(tune_path):
+            tuner = tune.Tuner.restore(tune_path, trainable=trainable, resume_errored=True)
+        else:
+            tuner = tune.Tuner(
+                trainable, param_space={'trial': tune.grid_search(list(by_name))},
+                tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent),
+                run_config=tune.RunConfig(
+                    name=launch.name, storage_path=tune_path.rstrip('/').rsplit('/', 1)[0],
+                    failure_config=tune.FailureConfig(max_failures=args.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    callbacks=[Progress(title, len(trials))], verbose=0))
+        results = tuner.fit()
+    except BaseException:
+        for run in child_runs(client, launch).values():
+            if run.info.status == 'RUNNING':
+                client.set_terminated(run.info.run_id, 'KILLED')
+        client.set_terminated(parent.info.run_id, 'KILLED')
+        raise
+    errors = {r.config['trial']: r.error for r in results if r.error is not None}
+    runs = child_runs(client, launch)
+    failed = {}
+    for name in by_name:
+        run = runs.get(name)
+        if run is None or run.info.status != 'FINISHED':
+            error = (run.data.tags.get('error') if run is not None else None) \
+                or str(errors.get(name) or 'did not finish')
+            if run is not None and run.info.status == 'RUNNING':  # its worker died
+                fail_run(client, run.info.run_id, error)
+            failed[name] = error.strip().splitlines()[0] if error.strip() else error
+    client.set_terminated(parent.info.run_id, 'FAILED' if failed else 'FINISHED')
+    print(f'suite {suite.name} ({args.scale}): {len(by_name) - len(failed)} of {len(by_name)} '
+          f'trials finished, {len(failed)} failed, in {_elapsed(time.monotonic() - started)}')
+    for name, error in failed.items():
+        print(f'  FAILED {name}: {error}')
+    print(f'MLflow: experiment {suite.name!r}, parent run {parent.info.run_id} in {uri}'
+          f'\n  trial work dirs: {osp.join(launch.work_root, launch.name)}')
+    return 1 if failed else 0
+
+
+def print_status(suite: str, args) -> int:
+    """The trials of the last launch of a suite as MLflow has them; 1 when one failed."""
+    uri = args.tracking_uri or tracking.default_tracking_uri()
+    tracking.check_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(suite)
+    scales = [args.scale] if args.scale else list(dict.fromkeys(['tiny', 'paper']))
+    launches = [_last_launch(client, experiment.experiment_id, suite, scale)
+                for scale in scales] if experiment else []
+    launches = [run for run in launches if run is not None]
+    if not launches:
+        raise InputError(f'suite {suite}: no launch in {uri}')
+    parent = max(launches, key=lambda run: run.info.start_time)
+    launch = Launch(name='', suite=suite, scale=parent.data.tags['scale'], tracking_uri=uri,
+                    experiment_id=experiment.experiment_id, parent_run_id=parent.info.run_id,
+                    work_root='', flush_interval=0)
+    runs = child_runs(client, launch)
+    print(f'suite {suite} ({launch.scale}), launch {parent.info.run_name} '
+          f'[{parent.info.status}]: {len(runs)} trial runs')
+    width = max([len(name) for name in runs] + [5])
+    print(f'  {"trial":<{width}}  {"status":<8}  {"val/bbox_mAP":>12}  node')
+    for name, run in sorted(runs.items()):
+        ap = run.data.metrics.get('val/bbox_mAP')
+        print(f'  {name:<{width}}  {run.info.status:<8}  '
+              f'{"-" if ap is None else format(ap, ".4f"):>12}  {run.data.tags.get("node", "-")}'
+              + (f'\n    error: {run.data.tags["error"].splitlines()[0]}'
+                 if 'error' in run.data.tags else ''))
+    return 1 if any(run.info.status == 'FAILED' for run in runs.values()) else 0

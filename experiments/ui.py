@@ -1,0 +1,35 @@
+"""`prm-rga ui`: the MLflow UI on 127.0.0.1 over the local store, so the runs of the embedded
+default can be browsed without knowing where they are kept."""
+import os.path as osp
+import subprocess
+import sys
+
+from experiments import tracking
+from prm_rga.errors import InputError
+
+
+def ui_command(args, host: str = '127.0.0.1') -> list:
+    uri = args.tracking_uri or tracking.default_tracking_uri()
+    if uri.startswith('sqlite:///') and not osp.isfile(uri[len('sqlite:///'):]):
+        raise InputError(f'no MLflow store at {uri}: run a suite first (`prm-rga suite run '
+                         'quick`) or name one with --tracking-uri')
+    return [sys.executable, '-m', 'mlflow', 'ui', '--backend-store-uri', uri,
+            '--host', host, '--port', str(args.port)]
+
+
+def ui(args) -> int:
+    command = ui_command(args)
+    print(f'MLflow UI: http://127.0.0.1:{args.port}  (store {command[5]}; Ctrl-C stops it)',
+          flush=True)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser('ui', help='open the MLflow UI on the local runs')
+    p.add_argument('--port', type=int, default=5000)
+    p.add_argument('--tracking-uri', metavar='URI',
+                   help='(default: sqlite:///<cwd>/mlruns/mlflow.db)')
+    p.set_defaults(func=ui)

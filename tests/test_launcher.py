@@ -1,0 +1,250 @@
+"""`run_suite` on a private local Ray with a SQLite MLflow store: tiny trials (2 iterations on 16
+synthetic images) end to end, a diverging trial, a driver killed mid-suite and resumed, and bad
+input refused before any trial starts."""
+import argparse
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow import MlflowClient
+from mmengine.config import Config
+
+from conftest import CONFIGS
+from experiments.launcher import run_suite
+from experiments.suites import Suite, Trial, config_hash
+from prm_rga.errors import InputError
+
+TESTS = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(TESTS)
+
+
+def tiny_config(synth: str, name: str = 'faster-rcnn_tiny_synth.py', **options) -> Config:
+    """A tiny config on the 16-image set: one epoch of 2 iterations, validated on 8 images."""
+    cfg = Config.fromfile(osp.join(CONFIGS, 'tiny', name))
+    ann = f'{synth}/annotations/instances_val.json'
+    cfg.merge_from_dict({
+        'synth_data.out_dir': synth, 'synth_data.num_train': 16, 'synth_data.num_val': 8,
+        'train_dataloader.dataset.data_root': synth + '/',
+        'val_dataloader.dataset.data_root': synth + '/',
+        'test_dataloader.dataset.data_root': synth + '/',
+        'val_evaluator.ann_file': ann, 'test_evaluator.ann_file': ann,
+        'val_evaluator.prefix': 'val', 'test_evaluator.prefix': 'val',
+        'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
+        'val_dataloader.num_workers': 0, 'val_dataloader.persistent_workers': False,
+        'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
+        'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 1,
+        **options})
+    return cfg
+
+
+def trial(synth, name, config='faster-rcnn_tiny_synth.py', **options):
+    configs = (tiny_config(synth, config, **options), )
+    params = {**dict(kv.split('=') for kv in name.split(';')), 'config_hash': config_hash(configs)}
+    return Trial(name, params, configs, {'CPU': 1, 'GPU': 0})
+
+
+SUITE = Suite('unit', '<tests>', 'tiny trials for the launcher tests', (), {})
+
+
+def launch_args(tmp, **overrides):
+    args = dict(scale='tiny', dry_run=False, address=None,
+                tracking_uri=f'sqlite:///{tmp}/mlruns/mlflow.db', max_concurrent=None,
+                resume=False, storage_path=f'{tmp}/tune', work_dir=f'{tmp}/work',
+                max_failures=0, flush_interval=1.0)
+    args.update(overrides)
+    return argparse.Namespace(**args)
+
+
+@pytest.fixture(scope='module')
+def synth(tmp_path_factory):
+    from prm_rga.datasets import make_synth
+    root = tmp_path_factory.mktemp('synth')
+    make_synth(root, seed=0, num_train=16, num_val=8, image_size=128)
+    return str(root)
+
+
+def trial_runs(uri, suite='unit'):
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(suite)
+    if experiment is None:
+        return client, []
+    return client, client.search_runs([experiment.experiment_id])
+
+
+def children(runs):
+    return {r.data.tags['trial']: r for r in runs if 'mlflow.parentRunId' in r.data.tags}
+
+
+def test_two_trial_suite_end_to_end(tmp_path, synth, capsys):
+    trials = [trial(synth, 'lambda0=1.0;seed=0'),
+              trial(synth, 'lambda0=7.0;seed=0', 'faster-rcnn_tiny_rga_synth.py')]
+    by_name = {t.name: t for t in trials}
+    args = launch_args(tmp_path)
+    assert run_suite(SUITE, trials, args) == 0
+    out = capsys.readouterr().out
+    assert '2 of 2 trials finished, 0 failed' in out and '2/2 done' in out, out
+    client, runs = trial_runs(args.tracking_uri)
+    (parent, ) = [r for r in runs if 'mlflow.parentRunId' not in r.data.tags]
+    assert parent.info.status == 'FINISHED' and parent.data.tags['suite'] == 'unit'
+    kids = children(runs)
+    assert sorted(kids) == sorted(t.name for t in trials)
+    for name, run in kids.items():
+        assert run.info.status == 'FINISHED'
+        assert run.data.tags['mlflow.parentRunId'] == parent.info.run_id
+        assert run.data.tags['scale'] == 'tiny' and run.data.tags['node']
+        assert run.data.params['lambda0'] == name.split(';')[0].split('=')[1]
+        assert run.data.params['config_hash'] == by_name[name].params['config_hash']
+        assert {'train/loss', 'train/lr', 'val/bbox_mAP', 'val/bbox_mAP_50'} <= set(run.data.metrics)
+        assert [m.step for m in client.get_metric_history(run.info.run_id, 'train/loss')] == [1, 2]
+        assert 'config.py' in [a.path for a in client.list_artifacts(run.info.run_id)]
+    rga = kids['lambda0=7.0;seed=0']
+    assert [m.value for m in client.get_metric_history(rga.info.run_id, 'train/lambda')] == [7, 4]
+    assert kids['lambda0=1.0;seed=0'].data.params['config_hash'] != rga.data.params['config_hash']
+
+
+SUITE_YAML = """
+description: the launcher's CLI test
+variants:
+  - {ratios: '1:1,1:9', ensemble: separate, model.rpn_head.loss_bbox.loss_weight: 1.0}
+  - {model.rpn_head.loss_bbox.loss_weight: '.nan'}  # diverges at iteration 1
+scales:
+  tiny:
+    resources: {CPU: 1, GPU: 0}
+    cfg_options:
+      synth_data.num_train: 16
+      synth_data.num_val: 8
+      train_cfg.max_epochs: 1
+      train_cfg.val_interval: 1
+      default_hooks.logger.interval: 1
+      default_hooks.checkpoint.interval: 1
+      train_dataloader.num_workers: 0
+      train_dataloader.persistent_workers: false
+      val_dataloader.num_workers: 0
+      val_dataloader.persistent_workers: false
+      test_dataloader.num_workers: 0
+      test_dataloader.persistent_workers: false
+"""
+
+
+def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, synth, capsys,
+                                                                      monkeypatch):
+    """`prm-rga suite run FILE`: Table 5's "x2" trial trains two detectors and evaluates their
+    ensemble; the diverging trial ends FAILED with its error, the other finishes; exit 1."""
+    from prm_rga.cli import main
+    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
+    path = tmp_path / 'launcher_test.yaml'
+    path.write_text(SUITE_YAML)
+    uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
+    common = ['--tracking-uri', uri]
+    assert main(['suite', 'run', str(path), *common, '--storage-path', f'{tmp_path}/tune',
+                 '--work-dir', f'{tmp_path}/work', '--flush-interval', '1']) == 1
+    out = capsys.readouterr().out
+    ensemble = 'ratios=1:1,1:9;ensemble=separate;model.rpn_head.loss_bbox.loss_weight=1.0;seed=0'
+    diverged = 'ratios=1:3;ensemble=none;model.rpn_head.loss_bbox.loss_weight=.nan;seed=0'
+    assert '1 of 2 trials finished, 1 failed' in out, out
+    assert f'FAILED {diverged}: DivergedError: training diverged at iteration 1' in out, out
+    client, runs = trial_runs(uri, 'launcher_test')
+    kids = children(runs)
+    assert kids[diverged].info.status == 'FAILED'
+    assert kids[diverged].data.tags['error'].startswith('DivergedError: training diverged')
+    run = kids[ensemble]
+    assert run.info.status == 'FINISHED', run.data.tags.get('error')
+    assert {'m0/train/loss', 'm1/train/loss', 'm0/val/bbox_mAP', 'val/bbox_mAP'} <= set(
+        run.data.metrics)
+    assert run.data.params['ensemble'] == 'separate'
+    artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
+    assert {'config.py', 'm0', 'm1'} <= set(artifacts), artifacts
+    assert main(['suite', 'status', str(path), *common]) == 1
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]
+            if line.startswith('  ratios=')}
+    assert rows == {diverged: 'FAILED', ensemble: 'FINISHED'}, out
+    assert 'error: DivergedError' in out
+
+
+def test_bad_input_fails_before_any_trial(tmp_path, synth):
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    trials = [trial(synth, 'lambda0=1.0;seed=0')]
+    with pytest.raises(InputError, match=f'http://127.0.0.1:{port}: no MLflow tracking server'):
+        run_suite(SUITE, trials, launch_args(tmp_path, tracking_uri=f'http://127.0.0.1:{port}'))
+    greedy = [Trial('gpus=2', {'gpus': '2'}, trials[0].configs, {'CPU': 1, 'GPU': 2})]
+    args = launch_args(tmp_path)
+    with pytest.raises(InputError, match=r'trial gpus=2 asks for 1 CPU, 2 GPU, more than any '
+                       r'node of the Ray cluster has: nodes \{\d+ CPU\}'):
+        run_suite(SUITE, greedy, args)
+    assert trial_runs(args.tracking_uri)[1] == []  # no empty runs
+    assert not osp.exists(tmp_path / 'work')
+
+
+def test_dry_run_prints_the_trials_and_runs_nothing(tmp_path, synth, capsys):
+    trials = [trial(synth, 'lambda0=1.0;seed=0'), trial(synth, 'lambda0=7.0;seed=0')]
+    args = launch_args(tmp_path, dry_run=True, tracking_uri='http://127.0.0.1:1')
+    assert run_suite(SUITE, trials, args) == 0
+    out = capsys.readouterr().out
+    assert 'lambda0=7.0;seed=0  1 CPU' in out and 'total if all ran at once: 2 CPU' in out, out
+    assert not osp.exists(tmp_path / 'mlruns') and not osp.exists(tmp_path / 'tune')
+
+
+def kill_resume_trials(synth):
+    """A trial of 1 epoch and one of 3, one at a time: the driver is killed during the second."""
+    return [trial(synth, 'lambda0=1.0;seed=0'),
+            trial(synth, 'lambda0=1.0;seed=1', **{'train_cfg.max_epochs': 3})]
+
+
+def drive(tmp, synth, resume):
+    """The driver process of the kill/resume test."""
+    args = launch_args(tmp, resume=resume, max_concurrent=1)
+    sys.exit(run_suite(SUITE, kill_resume_trials(synth), args))
+
+
+def test_driver_killed_mid_suite_resumes(tmp_path, synth):
+    code = (f'import sys; sys.path[:0] = [{TESTS!r}, {ROOT!r}]; import test_launcher; '
+            f'test_launcher.drive({str(tmp_path)!r}, {synth!r}, resume=%s)')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
+    # its own process group: the Ray processes it started are stopped with it, by group id
+    driver = subprocess.Popen([sys.executable, '-c', code % False], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    uri = launch_args(tmp_path).tracking_uri
+    try:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and driver.poll() is None:
+            client, runs = trial_runs(uri)
+            kids = children(runs)
+            second = kids.get('lambda0=1.0;seed=1')
+            if second is not None and 'val/bbox_mAP' in second.data.metrics:
+                break  # the second trial finished its first epoch (and checkpoint)
+            time.sleep(1)
+        assert driver.poll() is None, driver.communicate()[0].decode()[-3000:]
+        assert kids['lambda0=1.0;seed=0'].info.status == 'FINISHED'
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        try:  # what the killed driver left of its private Ray
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    first_end = kids['lambda0=1.0;seed=0'].info.end_time
+    resumed = subprocess.run([sys.executable, '-c', code % True], env=env, capture_output=True,
+                             text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert '2 of 2 trials finished' in resumed.stdout
+    client, runs = trial_runs(uri)
+    kids = children(runs)
+    assert sorted(kids) == ['lambda0=1.0;seed=0', 'lambda0=1.0;seed=1']
+    assert len([r for r in runs if 'mlflow.parentRunId' in r.data.tags]) == 2
+    assert all(r.info.status == 'FINISHED' for r in runs)
+    assert kids['lambda0=1.0;seed=0'].info.end_time == first_end  # not trained again
+    second = kids['lambda0=1.0;seed=1'].info.run_id
+    steps = [m.step for m in client.get_metric_history(second, 'train/loss')]
+    assert steps == list(range(1, 7))  # 3 epochs of 2 iterations, each step once
+    assert [m.step for m in client.get_metric_history(second, 'val/bbox_mAP')] == [1, 2, 3]

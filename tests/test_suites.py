@@ -1,0 +1,153 @@
+"""Suite files: every shipped suite expands at its scales into buildable trials, params map to
+the configs a researcher would write by hand, and bad suite files are refused before anything
+runs, with the file and field named."""
+import pytest
+
+from conftest import config
+from experiments.suites import (SCALES, build_config, ensemble_config, expand, list_suites,
+                                load_suite)
+from mmdet.registry import MODELS
+from prm_rga.errors import InputError
+
+PAPER_NAMES = ['quick', 'table1', 'table2', 'table3', 'table4', 'table5', 'table6', 'table7',
+               'table8', 'fig1', 'fig2', 'fig3', 'fig5', 'fig6']
+
+
+def params(**kw):
+    base = dict(detector='faster_rcnn', backbone='r50', schedule='1x', dataset='coco',
+                ratios='1:3', sampling='soft', lambda0='1', anneal='true', ensemble='none',
+                seed='0')
+    return {**base, **kw}
+
+
+def test_every_paper_experiment_has_a_suite():
+    assert sorted(list_suites()) == sorted(PAPER_NAMES)
+
+
+@pytest.mark.parametrize('name', PAPER_NAMES)
+def test_suite_expands_at_its_scales(name):
+    suite = load_suite(name)
+    assert suite.analysis and suite.description
+    scales = [s for s in SCALES if s in suite.spec['scales']]
+    assert 'paper' in scales and (name == 'table3' or 'tiny' in scales)
+    for scale in scales:
+        trials = expand(suite, scale)
+        assert trials and len({t.name for t in trials}) == len(trials)
+        for t in trials:
+            assert {'detector', 'ratios', 'lambda0', 'seed', 'config_hash'} <= set(t.params)
+            assert all(isinstance(v, str) for v in t.params.values())
+            assert t.resources['CPU'] >= 1
+            assert len(t.configs) == (2 if t.params['ensemble'] == 'separate' else 1)
+
+
+def test_quick_suite_is_baseline_rga_prm_and_both():
+    trials = expand(load_suite('quick'), 'tiny')
+    got = {(t.params['ratios'], t.params['lambda0']) for t in trials}
+    assert got == {('1:3', '1'), ('1:3', '7'), ('1:1,1:9', '1'), ('1:1,1:9', '7')}
+    assert trials[1].name == 'ratios=1:3;lambda0=7;seed=0'
+    assert all(t.configs[0].train_cfg.max_epochs == 4 for t in trials)
+    assert len({t.params['config_hash'] for t in trials}) == 4
+
+
+def test_seeds_multiply_trials():
+    suite = load_suite('table4')
+    assert len(expand(suite, 'tiny', seeds=[0, 1, 2])) == 3 * len(expand(suite, 'tiny', [0]))
+
+
+@pytest.mark.parametrize('hand,setting', [
+    ('tiny/faster-rcnn_tiny_rga-prm_synth.py', dict(ratios='1:1,1:9', lambda0='7')),
+    ('tiny/faster-rcnn_tiny_prm_synth.py', dict(ratios='1:1,1:9')),
+    ('tiny/faster-rcnn_tiny_rga_synth.py', dict(lambda0='7')),
+    ('tiny/cascade-rcnn_tiny_rga-prm_synth.py',
+     dict(detector='cascade_rcnn', ratios='1:1,1:9', lambda0='7')),
+    ('faster_rcnn/faster-rcnn_r50_fpn_rga-prm_2x_coco.py',
+     dict(ratios='1:1,1:9', lambda0='7', schedule='2x')),
+    ('faster_rcnn/faster-rcnn_x101-32x4d_fpn_rga_1x_coco.py',
+     dict(backbone='x101-32x4d', lambda0='7')),
+])
+def test_params_give_the_hand_written_config(hand, setting):
+    scale = 'tiny' if hand.startswith('tiny') else 'paper'
+    (cfg, ) = build_config(params(**setting), scale)
+    ref = config(hand)
+    assert cfg.model == ref.model
+    assert cfg.optim_wrapper == ref.optim_wrapper
+    assert cfg.train_cfg == ref.train_cfg
+    def unscoped(schedulers):  # mmdet base configs tag their entries with _scope_
+        return [{k: v for k, v in s.items() if k != '_scope_'} for s in schedulers]
+    assert unscoped(cfg.param_scheduler) == unscoped(ref.param_scheduler)
+
+
+def test_hard_sampling_constant_lambda_and_seed():
+    (cfg, ) = build_config(params(sampling='hard', ratios='1:1,1:5', lambda0='5', anneal='false',
+                                  seed='3'), 'tiny')
+    assert cfg.model.roi_head.type == 'ParallelRoIHead'
+    assert [r.sampler.type for r in cfg.model.train_cfg.rcnn] == ['HardRatioSampler'] * 2
+    assert [r.sampler.pos_fraction for r in cfg.model.train_cfg.rcnn] == [1 / 2, 1 / 6]
+    assert cfg.optim_wrapper.type == 'RGAOptimWrapper'
+    assert (cfg.optim_wrapper.lambda0, cfg.optim_wrapper.anneal) == (5.0, False)
+    assert cfg.randomness.seed == 3
+    assert MODELS.build(cfg.model).roi_head.bbox_head.reg_index == 0
+
+
+def test_separate_detectors_and_their_ensemble(tmp_path):
+    cfgs = build_config(params(ratios='1:1,1:9', ensemble='separate'), 'tiny')
+    assert [c.model.train_cfg.rcnn.sampler.pos_fraction for c in cfgs] == [1 / 2, 1 / 10]
+    assert all(c.model.roi_head.type == 'StandardRoIHead' for c in cfgs)
+    ens = ensemble_config(cfgs, checkpoints=[None, None])
+    assert ens.model.reg_model == 0 and ens.model.type == 'ProposalEnsemble'
+    ens.model.pop('checkpoints')
+    assert len(MODELS.build(ens.model).detectors) == 2
+
+
+def test_config_key_axes_and_cfg_options(tmp_path):
+    (tmp_path / 's.yaml').write_text(
+        "params: {ratios: '1:3'}\n"
+        "grid: {model.train_cfg.rcnn.sampler.num: [64, 256]}\n"
+        "scales: {tiny: {resources: {CPU: 1}, cfg_options: {train_cfg.max_epochs: 2}}}\n")
+    trials = expand(load_suite(str(tmp_path / 's.yaml')), 'tiny')
+    assert [t.name for t in trials] == ['model.train_cfg.rcnn.sampler.num=64;seed=0',
+                                        'model.train_cfg.rcnn.sampler.num=256;seed=0']
+    assert [t.configs[0].model.train_cfg.rcnn.sampler.num for t in trials] == [64, 256]
+    assert trials[0].configs[0].train_cfg.max_epochs == 2
+
+
+def test_unknown_suite_name():
+    with pytest.raises(InputError, match="unknown suite 'tabel4'.*table4"):
+        load_suite('tabel4')
+
+
+@pytest.mark.parametrize('text,match', [
+    ('scales: {tiny: {resources: {CPU: 1}}\n', 'malformed YAML'),
+    ('- a\n- b\n', 'a YAML mapping'),
+    ('grid: {lamda0: [1, 7]}\nscales: {tiny: {resources: {CPU: 1}}}\n', "unknown axis 'lamda0'"),
+    ('grid: {ratios: [1:3]}\nscales: {tiny: {resources: {CPU: 1}}}\n', 'quote them'),
+    ('grid: {lambda0: [0.5]}\nscales: {tiny: {resources: {CPU: 1}}}\n', 'lambda0 must be'),
+    ('params: {sampling: medium}\nscales: {tiny: {resources: {CPU: 1}}}\n', "sampling='medium'"),
+    ('scales: {tiny: {resources: {CPU: 0}}}\n', r'resources.CPU must be an integer >= 1'),
+    ('scales: {tiny: {resources: {CPU: 1, TPU: 2}}}\n', 'resources must be a mapping'),
+    ('scales: {huge: {resources: {CPU: 1}}}\n', 'scales.huge: unknown scale'),
+    ('scales: {tiny: {}}\n', 'needs resources'),
+    ('seeds: [a]\nscales: {tiny: {resources: {CPU: 1}}}\n', 'seeds must be integers'),
+    ('gird: {}\nscales: {tiny: {resources: {CPU: 1}}}\n', r"unknown keys \['gird'\]"),
+])
+def test_bad_suite_file_named(tmp_path, text, match):
+    path = tmp_path / 'bad.yaml'
+    path.write_text(text)
+    with pytest.raises(InputError, match=match) as err:
+        load_suite(str(path))
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize('text,match', [
+    ('grid: {model.roi_head.no_such_key: [1]}\n', "'model.roi_head.no_such_key' names no key"),
+    ('params: {backbone: r101}\n', 'has no tiny config'),
+])
+def test_bad_axis_refused_at_expand(tmp_path, text, match):
+    path = tmp_path / 'bad.yaml'
+    path.write_text(text + 'scales: {tiny: {resources: {CPU: 1}}}\n')
+    suite = load_suite(str(path))
+    with pytest.raises(InputError, match=match) as err:
+        expand(suite, 'tiny')
+    assert str(path) in str(err.value)
+    with pytest.raises(InputError, match="no 'paper' scale"):
+        expand(suite, 'paper')

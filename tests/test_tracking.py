@@ -1,0 +1,109 @@
+"""The MLflow wiring: the store's location, the reachability check, the metric names and the
+visualizer backend's batching, retries and deduplication."""
+import os.path as osp
+import socket
+
+import pytest
+from mlflow import MlflowClient
+
+from experiments import tracking
+from experiments.tracking import MlflowRunBackend, TrackingError
+from prm_rga.errors import InputError
+
+
+def test_default_store_is_absolute_under_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = tracking.default_tracking_uri()
+    assert uri == f'sqlite:///{tmp_path}/mlruns/mlflow.db'
+    assert tracking.artifact_location(uri, 'quick') == (tmp_path / 'mlruns' / 'artifacts' /
+                                                        'quick').as_uri()
+    assert tracking.artifact_location('http://127.0.0.1:5000', 'quick') is None
+
+
+def test_metric_names():
+    assert tracking.metric_names({'loss': 1.0, 'num_pos/h0': 3, 'lr': 0.1}) == {
+        'train/loss': 1.0, 'train/num_pos/h0': 3, 'train/lr': 0.1}
+    assert tracking.metric_names({'val/bbox_mAP': 0.5, 'val/gt1-3/bbox_mAP': 0.4}) == {
+        'val/bbox_mAP': 0.5, 'val/gt1-3/bbox_mAP': 0.4}
+    assert tracking.metric_names({'coco/bbox_mAP': 0.5, 'time': 0.2}) == {
+        'val/bbox_mAP': 0.5, 'val/time': 0.2}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_and_bad_uris_are_named(tmp_path):
+    uri = f'http://127.0.0.1:{free_port()}'
+    with pytest.raises(InputError, match=f'tracking URI {uri}: no MLflow tracking server'):
+        tracking.check_tracking_uri(uri, timeout=2)
+    with pytest.raises(InputError, match='file:///x'):
+        tracking.check_tracking_uri('file:///x')
+    uri = f'sqlite:///{tmp_path}/a/b/mlflow.db'
+    tracking.check_tracking_uri(uri)
+    assert osp.isdir(tmp_path / 'a' / 'b')
+
+
+@pytest.fixture
+def run(tmp_path):
+    uri = f'sqlite:///{tmp_path}/mlflow.db'
+    client = MlflowClient(uri)
+    experiment = tracking.get_or_create_experiment(client, 'unit', uri)
+    return uri, client, client.create_run(experiment).info.run_id
+
+
+def history(client, run_id, key):
+    return [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+
+
+def test_backend_batches_and_survives_failed_flushes(run):
+    uri, client, run_id = run
+    backend = MlflowRunBackend(tracking_uri=uri, run_id=run_id, flush_interval=3600)
+    calls, real = [], backend.experiment.log_batch
+
+    def flaky(run_id, metrics=()):
+        calls.append(len(metrics))
+        if len(calls) <= 2:
+            raise ConnectionError('server restarting')
+        return real(run_id, metrics=metrics)
+
+    backend._client.log_batch = flaky
+    for step in range(1, 11):
+        backend.add_scalars({'loss': 1.0 / step, 'num_pos/h0': step}, step=step)
+    backend.add_scalars({'coco/bbox_mAP': 0.25}, step=1)
+    backend.close()  # two failures, then one batch with every point
+    assert calls == [21, 21, 21]
+    assert history(client, run_id, 'train/loss') == [(s, 1.0 / s) for s in range(1, 11)]
+    assert history(client, run_id, 'train/num_pos/h0') == [(s, s) for s in range(1, 11)]
+    assert history(client, run_id, 'val/bbox_mAP') == [(1, 0.25)]
+
+
+def test_backend_fails_when_points_cannot_be_delivered(run):
+    uri, client, run_id = run
+    backend = MlflowRunBackend(tracking_uri=uri, run_id=run_id, flush_interval=3600,
+                               close_timeout=1.5)
+
+    def down(run_id, metrics=()):
+        raise ConnectionError('refused')
+
+    backend.add_scalars({'loss': 1.0}, step=1)
+    backend._client.log_batch = down
+    with pytest.raises(TrackingError, match=f'1 metric points to run {run_id}'):
+        backend.close()
+
+
+def test_backend_continues_a_run_without_repeating_steps(run):
+    """A trial resumed from a checkpoint logs again the steps after it: each step stays once."""
+    uri, client, run_id = run
+    first = MlflowRunBackend(tracking_uri=uri, run_id=run_id, flush_interval=0.1)
+    for step in range(1, 6):
+        first.add_scalars({'loss': float(step)}, step=step)
+    first.close()
+    resumed = MlflowRunBackend(tracking_uri=uri, run_id=run_id, flush_interval=0.1)
+    for step in range(4, 9):
+        resumed.add_scalars({'loss': 10.0 + step}, step=step)
+    resumed.close()
+    assert history(client, run_id, 'train/loss') == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0),
+                                                     (5, 5.0), (6, 16.0), (7, 17.0), (8, 18.0)]
