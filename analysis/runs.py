@@ -7,7 +7,6 @@ histories and artifacts. Never needs Ray.
 import os
 import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -16,21 +15,18 @@ from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
 from analysis import specs
+from experiments import tracking
 from prm_rga.errors import InputError
 
-# The launcher's local store (experiments.tracking); defined here until that module is merged.
-DEFAULT_TRACKING_URI = f'sqlite:///{osp.abspath("mlruns/mlflow.db")}'
 PARAMS = (*specs.DEFAULTS, 'seed')
-DB_SCHEMES = ('sqlite', 'postgresql', 'mysql', 'mssql')
 
 
 def normalize(params: dict) -> dict:
     """Suite params as comparable values: defaults filled in, numbers parsed, and `anneal` false
     when λ0 = 1 (no RGA: annealing is moot)."""
     p = {**specs.DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-    for key in ('lambda0', ):
-        if p[key] != specs.ANY:
-            p[key] = float(p[key])
+    if p['lambda0'] != specs.ANY:
+        p['lambda0'] = float(p['lambda0'])
     if p['anneal'] != specs.ANY:
         p['anneal'] = str(p['anneal']).lower() in ('true', '1')
     if p['ratios'] != specs.ANY:
@@ -56,7 +52,7 @@ class Runs:
     metric histories and artifacts fetched on demand (cached per instance / on disk)."""
 
     def __init__(self, suites, tracking_uri=None, cache_dir='.analysis-cache', scale=None):
-        self.tracking_uri = tracking_uri or DEFAULT_TRACKING_URI
+        self.tracking_uri = tracking_uri or tracking.default_tracking_uri()
         os.environ.setdefault('MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR', 'false')
         self._check_uri()
         self.client = MlflowClient(self.tracking_uri)
@@ -72,15 +68,14 @@ class Runs:
             self.frame = self.frame[self.frame['scale'].fillna(scale) == scale]
 
     def _check_uri(self):
-        parsed = urlparse(self.tracking_uri)
-        if parsed.scheme == 'sqlite':
+        """A SQLite store must exist (reading never creates one); a server must answer."""
+        if self.tracking_uri.startswith('sqlite:///'):
             path = self.tracking_uri[len('sqlite:///'):]
             if not osp.isfile(path):
                 raise InputError(f'--tracking-uri {self.tracking_uri}: no MLflow database at '
                                  f'{path} (run a suite first, or point to the store)')
-        elif parsed.scheme not in (*DB_SCHEMES, 'http', 'https', 'databricks'):
-            raise InputError(f'--tracking-uri {self.tracking_uri}: expected sqlite:///PATH or '
-                             'http(s)://HOST')
+        else:
+            tracking.check_tracking_uri(self.tracking_uri)
 
     def _load(self) -> pd.DataFrame:
         records = []
@@ -141,11 +136,12 @@ class Runs:
     # -- histories -----------------------------------------------------------------------------
     def history(self, run_ids, keys) -> pd.DataFrame:
         """Metric histories as one long frame (run_id, key, step, value), fetched in bulk: one
-        SQL query on a database store; concurrent requests (one per run and key) on a server."""
+        SQL query on a SQLite store; concurrent requests (one per run and key) on a server,
+        whose public API has no bulk history call."""
         run_ids, keys = list(run_ids), list(keys)
         if not run_ids or not keys:
             return pd.DataFrame(columns=['run_id', 'key', 'step', 'value'])
-        if urlparse(self.tracking_uri).scheme in DB_SCHEMES:
+        if self.tracking_uri.startswith('sqlite:///'):
             frame = self._history_sql(run_ids, keys)
         else:
             frame = self._history_rest(run_ids, keys)

@@ -187,3 +187,11 @@ def test_a_tracking_server_gives_the_same_runs(store, server, tmp_path):
     run_id = local.select(specs.PRM)['run_id'].iloc[0]
     assert osp.getsize(remote.artifact(run_id, 'scores.npz')) > 0
     assert remote.artifact(run_id, 'missing.npz') is None
+
+
+def test_unreachable_server_is_an_input_error():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    with pytest.raises(InputError, match=f'127.0.0.1:{port}'):
+        Runs(['quick'], f'http://127.0.0.1:{port}')
