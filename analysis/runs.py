@@ -104,11 +104,10 @@ class Runs:
     @staticmethod
     def _record(suite, run) -> dict:
         tags, info = run.data.tags, run.info
-        error = next((v for k, v in tags.items() if k in ('error', 'mlflow.note.content')), '')
         rec = dict(run_id=info.run_id, experiment_id=info.experiment_id,
                    suite=tags.get('suite', suite), trial=tags.get('trial', info.run_name),
                    scale=tags.get('scale'), status=info.status, start_time=info.start_time,
-                   end_time=info.end_time, error=error, seed=None)
+                   end_time=info.end_time, error=tags.get('error', ''), seed=None)
         rec.update(normalize({k: v for k, v in run.data.params.items() if k in PARAMS}))
         rec.update(run.data.metrics)
         return rec
