@@ -109,7 +109,9 @@ class Runs:
                    scale=tags.get('scale'), status=info.status, start_time=info.start_time,
                    end_time=info.end_time, error=tags.get('error', ''), seed=None)
         rec.update(normalize({k: v for k, v in run.data.params.items() if k in PARAMS}))
-        rec.update(run.data.metrics)
+        # pycocotools reports -1 for an AP it cannot compute (no objects of that size): no value.
+        rec.update({k: (np.nan if k.startswith('val/') and 'bbox_mAP' in k and v < 0 else v)
+                    for k, v in run.data.metrics.items()})
         return rec
 
     # -- selection -----------------------------------------------------------------------------

@@ -82,6 +82,12 @@ def test_a_seed_run_by_two_suites_counts_once_latest_wins(store, built):
     assert c['mean'] == pytest.approx(statistics.mean(values.values()))
 
 
+def test_undefined_coco_ap_is_no_value(built):
+    c = cell(built, 'table2', ('Faster R-CNN', 'ResNet-50', '1x'), 'AP')
+    assert c['n'] == 3
+    assert built.runs.select({})['val/bbox_mAP_l'].isna().all()  # pycocotools' -1
+
+
 def test_params_not_logged_take_the_defaults(built):
     # quick logs only lambda0 and ratios; anneal defaults to true, so its λ0=7 runs are RGA.
     assert cell(built, 'table2', ('Faster R-CNN w/ RGA', 'ResNet-50', '1x'), 'AP')['n'] == 3
