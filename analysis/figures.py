@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis import measures, paper_values, specs  # noqa: E402
 
@@ -34,7 +35,7 @@ def fig1a(runs):
     key = 'train/num_pos/h0'
     data = measures.curves(runs, specs.BASELINE, [key])
     if key in data:
-        _band(ax, data[key], BASE)
+        _band(ax, measures.smooth(data[key]), BASE)
         ax.set_xlabel('iteration')
         ax.set_ylabel('# positive proposals (per image)')
         ax.legend()
@@ -101,6 +102,7 @@ def fig3(runs):
                 _band(ax, frame, label, marker='o' if key.startswith('val/') else None)
                 drawn = True
         if drawn:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.legend(fontsize=7)
