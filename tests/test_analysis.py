@@ -11,7 +11,7 @@ import urllib.request
 import pandas as pd
 import pytest
 
-from analysis import claims, paper_values, report, specs
+from analysis import claims, paper_values, report, specs, tables
 from analysis.runs import Runs
 from mlflow_store import write_store
 from prm_rga.cli import main
@@ -102,6 +102,15 @@ def test_missing_runs_say_not_run(built):
     table = pd.read_csv(osp.join(built.out, 'tables', 'table2.csv'))
     assert table['n'].eq(0).sum() > 0 and table.loc[table['n'] == 0, 'mean'].isna().all()
     assert built.runs.missing_suites == [MISSING]
+
+
+def test_a_metric_no_run_logged_says_so(store, tmp_path):
+    runs = Runs(['quick'], store['uri'], cache_dir=str(tmp_path))
+    runs.frame = runs.frame.drop(columns=['val/h1/bbox_mAP'])
+    cells = tables.build(runs, 'table1').set_index('column')
+    prm = cells[(cells['1:1'] == '✓') & (cells['1:9'] == '✓')].loc['R-CNN2']
+    assert prm['n'] == 0 and prm['runs'] == 3
+    assert tables.ours_text(prm) == 'not logged (3 runs without val/h1/bbox_mAP)'
 
 
 def test_failed_run_is_reported_not_counted(built):
