@@ -48,10 +48,11 @@ def digits(name: str) -> int:
 
 
 def ours_text(cell, d=1) -> str:
-    if cell['metric'] is None:
+    if pd.isna(cell['metric']):
         return '-'
     if cell['n'] == 0 and cell['runs']:
-        return f'not logged ({cell["runs"]} runs without {cell["metric"]})'
+        runs = f'{cell["runs"]} run' + ('s' if cell['runs'] > 1 else '')
+        return f'not logged ({runs} without {cell["metric"]})'
     if cell['n'] == 0:
         unfinished = cell['unfinished'].split()
         detail = ', '.join(f'{unfinished.count(s)} {s}' for s in sorted(set(unfinished)))

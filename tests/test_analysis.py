@@ -94,6 +94,12 @@ def test_params_not_logged_take_the_defaults(built):
     assert cell(built, 'table1', ('✓', '✓'), 'R-CNN2')['n'] == 3
 
 
+def test_cells_the_paper_leaves_empty_stay_empty(built):
+    md = open(osp.join(built.out, 'tables', 'table1.md'), encoding='utf-8').read()
+    row = next(line for line in md.splitlines() if line.startswith('| ✓ |  |'))
+    assert row.split(' | ')[5:8] == ['-', '-', '-']  # R-CNN2 of the 1:1-alone row: '-'
+
+
 def test_missing_runs_say_not_run(built):
     md = open(osp.join(built.out, 'tables', 'table7.md'), encoding='utf-8').read()
     assert md.count('not run') == 2 * len(specs.TABLES['table7'].rows)
