@@ -1,6 +1,7 @@
 """The paper's figures from our runs, in its layout (PNG and PDF). A panel without runs says
 "not run" and what it needs, so every figure file exists."""
 import os.path as osp
+import textwrap
 
 import matplotlib
 
@@ -15,8 +16,8 @@ BASE, RGA_LABEL = 'Faster R-CNN', 'Faster R-CNN w/ RGA'
 
 
 def _not_run(ax, needs: str):
-    ax.text(0.5, 0.5, f'not run\n(needs {needs})', ha='center', va='center',
-            transform=ax.transAxes, color='0.4')
+    ax.text(0.5, 0.5, 'not run\n' + textwrap.fill(f'(needs {needs})', 36), ha='center',
+            va='center', transform=ax.transAxes, color='0.4')
     ax.set_xticks([])
     ax.set_yticks([])
 
