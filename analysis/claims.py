@@ -38,11 +38,11 @@ def _compare(cid, source, text, better: dict, worse: dict, lower_is_better=False
     (bl, b), (wl, w) = next(iter(better.items())), next(iter(worse.items()))
     if not len(b) or not len(w):
         missing = ', '.join(label for label, v in (*better.items(), *worse.items()) if not len(v))
-        return Claim(cid, source, text, NOT_ENOUGH, f'no finished runs: {missing}',
+        return Claim(cid, source, text, NOT_ENOUGH, f'no value (not run or not logged): {missing}',
                      _seeds(**{bl: b, wl: w}))
     holds = b.mean() < w.mean() if lower_is_better else b.mean() > w.mean()
     return Claim(cid, source, text, HOLDS if holds else FAILS,
-                 f'{bl} {_stat(b, d)} vs {wl} {_stat(w, d)}; Δ {b.mean() - w.mean():+.{d}f}',
+                 f'{bl} {_stat(b, d)} vs {wl} {_stat(w, d)}; Δ {b.mean() - w.mean():+.{d + 1}f}',
                  _seeds(**{bl: b, wl: w}))
 
 

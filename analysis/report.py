@@ -90,8 +90,11 @@ def markdown(report: Report) -> str:
         lines.append('')
     lines += ['## Claims', '', '| claim | source | verdict | evidence | seeds |',
               '|---|---|---|---|---|']
-    lines += [f'| {c.claim} | {c.source} | **{c.verdict}** | {c.evidence} | {c.seeds} |'
-              for c in report.claims.itertuples()]
+    def cell(text):
+        return str(text).replace('|', '\\|')
+
+    lines += [f'| {cell(c.claim)} | {c.source} | **{c.verdict}** | {cell(c.evidence)} | '
+              f'{cell(c.seeds)} |' for c in report.claims.itertuples()]
     lines += ['', '## Figures', '']
     lines += [f'![{name}](figures/{name}.png)' for name in report.figures]
     lines += ['', '## Tables', '']

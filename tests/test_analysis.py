@@ -146,7 +146,7 @@ def test_claims_that_fail_or_lack_runs_say_so(store, tmp_path):
     verdicts = {c.id: c.verdict for c in claims.table_claims(runs)}
     assert verdicts['table8'] == claims.NOT_ENOUGH
     worse = claims._compare('x', 'x', 'x', {'a': pd.Series([1.0])}, {'b': pd.Series([2.0])})
-    assert worse.verdict == claims.FAILS and 'Δ -1.0' in worse.evidence
+    assert worse.verdict == claims.FAILS and 'Δ -1.00' in worse.evidence
 
 
 def test_report_command(store, tmp_path, capsys):
