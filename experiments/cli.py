@@ -1,7 +1,5 @@
 """`prm-rga suite list|run|status` and `prm-rga ui`. Ray and MLflow are imported only by the
 commands that use them, so `prm-rga train` stays quick to start."""
-import argparse
-
 from experiments import suites
 
 

@@ -14,7 +14,6 @@ import os
 import os.path as osp
 import re
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -46,6 +45,7 @@ class Launch:
     parent_run_id: str
     work_root: str
     flush_interval: float
+    cwd: str  # the driver's working directory
 
 
 def safe_name(name: str) -> str:
@@ -151,11 +151,10 @@ def _restore_checkpoints(work_dir: str) -> dict:
     return restored
 
 
-def _train_member(cfg, work_dir, launch, run_id, member, restored, done):
-    """Trains one config, logging to the trial's run; returns its last checkpoint."""
-    from argparse import Namespace
-
-    from prm_rga.train import make_runner
+def _train_member(cfg, work_dir, launch, run_id, member, restored, done, processes=1):
+    """Trains one config, logging to the trial's run; returns its last checkpoint. With
+    ``processes`` > 1 (a trial given k GPUs) it trains data-parallel in k processes of this
+    node (mmengine's pytorch launcher; rank 0 logs to MLflow)."""
     cfg = copy.deepcopy(cfg)
     prefix = f'{member}/' if member else ''
     # mmengine keeps one visualizer per name and process
@@ -163,12 +162,56 @@ def _train_member(cfg, work_dir, launch, run_id, member, restored, done):
     cfg.visualizer.vis_backends = list(cfg.visualizer.get('vis_backends') or []) + [dict(
         type='MlflowRunBackend', tracking_uri=launch.tracking_uri, run_id=run_id,
         prefix=prefix, flush_interval=launch.flush_interval)]
-    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
-        dict(type='TuneReportHook', member=member, done=done)]
     if member in restored:
         cfg.resume, cfg.load_from = True, None  # from work_dir/last_checkpoint
+    if processes > 1:
+        import torch.multiprocessing as mp
+        cfg.launcher = 'pytorch'
+        mp.spawn(_train_rank, args=(processes, _free_port(), cfg, work_dir), nprocs=processes)
+    else:  # in the Tune session: report epochs and checkpoints as they come
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
+            dict(type='TuneReportHook', member=member, done=done)]
+        _train(cfg, work_dir)
+    return find_latest_checkpoint(work_dir)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _train_rank(rank: int, world_size: int, port: int, cfg, work_dir: str) -> None:
+    """One process of a data-parallel trial. The process group is made here (NCCL on GPUs,
+    gloo on CPUs), so mmengine's pytorch launcher finds it ready and only wraps the model."""
+    import torch
+    import torch.distributed as dist
+
+    import prm_rga  # noqa: F401  (registers the plugins in this process)
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
+                      MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(rank)
+    elif 'model_wrapper_cfg' not in cfg:  # mmengine's default wrapper pins a GPU per rank
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                                     broadcast_buffers=False)
+    dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo',
+                            init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+                            world_size=world_size)
+    try:
+        _train(cfg, work_dir)
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(cfg, work_dir: str) -> None:
+    from argparse import Namespace
+
+    from prm_rga.train import make_runner
     runner = make_runner(cfg, Namespace(work_dir=work_dir, config=''))
-    runner.cfg.dump(osp.join(work_dir, 'config.py'))
+    if runner.rank == 0:
+        runner.cfg.dump(osp.join(work_dir, 'config.py'))
     try:
         runner.train()
     except BaseException:
@@ -177,7 +220,6 @@ def _train_member(cfg, work_dir, launch, run_id, member, restored, done):
         except tracking.TrackingError:
             pass  # the training error is the one to report
         raise
-    return find_latest_checkpoint(work_dir)
 
 
 def _upload(client, run_id: str, work_dir: str, member: str) -> None:
@@ -209,6 +251,8 @@ def run_trial(config: dict, trials: dict, launch: Launch) -> None:
     """The Tune trainable: trains the trial's config(s) and tracks them in its child run."""
     import prm_rga  # noqa: F401  (registers the plugins in this worker)
     trial = trials[config['trial']]
+    if osp.isdir(launch.cwd):  # relative paths in configs mean the driver's working dir
+        os.chdir(launch.cwd)
     client = MlflowClient(launch.tracking_uri)
     run = start_child_run(client, launch, trial)
     run_id = run.info.run_id
@@ -223,7 +267,8 @@ def run_trial(config: dict, trials: dict, launch: Launch) -> None:
         done = {}
         for member, cfg in zip(members, trial.configs):
             member_dir = osp.join(work_dir, member)
-            done[member] = _train_member(cfg, member_dir, launch, run_id, member, restored, done)
+            done[member] = _train_member(cfg, member_dir, launch, run_id, member, restored, done,
+                                         processes=max(trial.resources.get('GPU', 0), 1))
             _upload(client, run_id, member_dir, member)
         final = {}
         if len(trial.configs) > 1:
@@ -231,8 +276,9 @@ def run_trial(config: dict, trials: dict, launch: Launch) -> None:
                                        osp.join(work_dir, 'ensemble'), client, run_id)
             _upload(client, run_id, osp.join(work_dir, 'ensemble'), '')
         client.set_terminated(run_id, 'FINISHED')
-    except BaseException as err:
-        fail_run(client, run_id, f'{type(err).__name__}: {err}')
+    except BaseException as err:  # the node matters: data or a GPU may be missing on it alone
+        node = ray.util.get_node_ip_address()
+        fail_run(client, run_id, f'{type(err).__name__} on node {node}: {err}')
         raise
     tune.report({'done': True, **final})
 
@@ -365,7 +411,7 @@ def _launch(suite, trials, args, uri) -> int:
                     scale=args.scale, tracking_uri=uri, experiment_id=experiment_id,
                     parent_run_id=parent.info.run_id,
                     work_root=osp.abspath(args.work_dir or osp.join('work_dirs', 'suites')),
-                    flush_interval=args.flush_interval)
+                    flush_interval=args.flush_interval, cwd=os.getcwd())
     by_name = {t.name: t for t in trials}
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, trials=by_name, launch=launch),
@@ -428,7 +474,7 @@ def print_status(suite: str, args) -> int:
     parent = max(launches, key=lambda run: run.info.start_time)
     launch = Launch(name='', suite=suite, scale=parent.data.tags['scale'], tracking_uri=uri,
                     experiment_id=experiment.experiment_id, parent_run_id=parent.info.run_id,
-                    work_root='', flush_interval=0)
+                    work_root='', flush_interval=0, cwd='')
     runs = child_runs(client, launch)
     print(f'suite {suite} ({launch.scale}), launch {parent.info.run_name} '
           f'[{parent.info.status}]: {len(runs)} trial runs')
