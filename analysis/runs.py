@@ -60,8 +60,8 @@ class Runs:
         self.suites = list(suites)
         self.missing_suites = []
         self.frame = self._load()
-        self.scales = sorted(self.frame['scale'].dropna().unique()) if len(self.frame) else []
-        if scale is None and self.scales:  # the scale of the latest run
+        scales = self.frame['scale'].dropna() if len(self.frame) else []
+        if scale is None and len(scales):  # the scale of the latest run
             scale = self.frame.sort_values('start_time')['scale'].dropna().iloc[-1]
         self.scale = scale
         if scale is not None:

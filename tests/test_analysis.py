@@ -217,3 +217,9 @@ def test_unreachable_server_is_an_input_error():
         port = s.getsockname()[1]
     with pytest.raises(InputError, match=f'127.0.0.1:{port}'):
         Runs(['quick'], f'http://127.0.0.1:{port}')
+
+
+def test_scale_selects_runs(store, tmp_path):
+    assert Runs(['quick'], store['uri'], cache_dir=str(tmp_path)).scale == 'tiny'
+    paper = Runs(['quick'], store['uri'], cache_dir=str(tmp_path), scale='paper')
+    assert len(paper.frame) == 0 and len(paper.select({})) == 0
