@@ -59,6 +59,7 @@ class Runs:
         self.cache_dir = cache_dir
         self.suites = list(suites)
         self.missing_suites = []
+        self._histories = {}
         self.frame = self._load()
         scales = self.frame['scale'].dropna() if len(self.frame) else []
         if scale is None and len(scales):  # the scale of the latest run
@@ -139,14 +140,18 @@ class Runs:
         """Metric histories as one long frame (run_id, key, step, value), fetched in bulk: one
         SQL query on a SQLite store; concurrent requests (one per run and key) on a server,
         whose public API has no bulk history call."""
-        run_ids, keys = list(run_ids), list(keys)
+        run_ids, keys = sorted(run_ids), sorted(keys)
         if not run_ids or not keys:
             return pd.DataFrame(columns=['run_id', 'key', 'step', 'value'])
-        if self.tracking_uri.startswith('sqlite:///'):
-            frame = self._history_sql(run_ids, keys)
-        else:
-            frame = self._history_rest(run_ids, keys)
-        return frame.sort_values(['run_id', 'key', 'step'], kind='stable').reset_index(drop=True)
+        cached = (tuple(run_ids), tuple(keys))  # figures and claims ask for the same curves
+        if cached not in self._histories:
+            if self.tracking_uri.startswith('sqlite:///'):
+                frame = self._history_sql(run_ids, keys)
+            else:
+                frame = self._history_rest(run_ids, keys)
+            self._histories[cached] = frame.sort_values(
+                ['run_id', 'key', 'step'], kind='stable').reset_index(drop=True)
+        return self._histories[cached]
 
     def _history_sql(self, run_ids, keys):
         from mlflow.store.tracking.dbmodels.models import SqlMetric
