@@ -111,7 +111,7 @@ class Runs:
                    end_time=info.end_time, error=tags.get('error', ''), seed=None)
         rec.update(normalize({k: v for k, v in run.data.params.items() if k in PARAMS}))
         # pycocotools reports -1 for an AP it cannot compute (no objects of that size): no value.
-        rec.update({k: (np.nan if k.startswith('val/') and 'bbox_mAP' in k and v < 0 else v)
+        rec.update({k: (np.nan if 'val/' in k and 'bbox_mAP' in k and v < 0 else v)
                     for k, v in run.data.metrics.items()})
         return rec
 
