@@ -99,7 +99,7 @@ class Runs:
                 if not token:
                     break
         columns = ['run_id', 'experiment_id', 'suite', 'trial', 'scale', 'status',
-                   'start_time', 'end_time', 'error', *PARAMS]
+                   'start_time', 'end_time', 'error', 'config_axes', *PARAMS]
         return pd.DataFrame.from_records(records, columns=None if records else columns)
 
     @staticmethod
@@ -110,6 +110,9 @@ class Runs:
                    scale=tags.get('scale'), status=info.status, start_time=info.start_time,
                    end_time=info.end_time, error=tags.get('error', ''), seed=None)
         rec.update(normalize({k: v for k, v in run.data.params.items() if k in PARAMS}))
+        # Config-key axes (dotted params) make a variant that no paper row describes.
+        rec['config_axes'] = ';'.join(f'{k}={v}' for k, v in sorted(run.data.params.items())
+                                      if '.' in k)
         # pycocotools reports -1 for an AP it cannot compute (no objects of that size): no value.
         rec.update({k: (np.nan if 'val/' in k and 'bbox_mAP' in k and v < 0 else v)
                     for k, v in run.data.metrics.items()})
@@ -117,13 +120,14 @@ class Runs:
 
     # -- selection -----------------------------------------------------------------------------
     def select(self, params: dict, finished=True) -> pd.DataFrame:
-        """Runs whose suite params match the selector; finished ones deduplicated per seed (the
-        latest run of a seed counts, e.g. when two suites ran the same trial)."""
+        """Runs whose suite params match the selector and that vary no config key; finished ones
+        deduplicated per seed (the latest run of a seed counts, e.g. when two suites ran the same
+        trial)."""
         frame = self.frame
         if not len(frame):
             return frame
         want = normalize(params)
-        mask = np.ones(len(frame), bool)
+        mask = frame['config_axes'].eq('').to_numpy(copy=True)
         for key, value in want.items():
             if key != 'seed' and value != specs.ANY:
                 mask &= (frame[key] == value).to_numpy()

@@ -97,6 +97,11 @@ def test_ensemble_members_fill_table5_x2(store, built):
     assert verdicts['table5_x2'] == claims.HOLDS  # PRM 31.8 vs the x2 ensemble 30.65
 
 
+def test_runs_varying_a_config_key_fill_no_row(built):
+    assert (built.runs.frame['config_axes'] == 'model.rpn_head.num_convs=2').sum() == 1
+    assert cell(built, 'table4', ('1', '-'), 'AP')['seeds'] == '0 1 2'  # not seed 3
+
+
 def test_params_not_logged_take_the_defaults(built):
     # quick logs only lambda0 and ratios; anneal defaults to true, so its λ0=7 runs are RGA.
     assert cell(built, 'table2', ('Faster R-CNN w/ RGA', 'ResNet-50', '1x'), 'AP')['n'] == 3
