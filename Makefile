@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml tools/setup.sh
 # resumes the last quick launch when there is one, so a rerun finishes it instead of starting over.
 demo: setup
 	$(BIN)/prm-rga data synth --out data/synth
-	$(BIN)/prm-rga suite run quick --scale tiny $$($(BIN)/prm-rga suite status quick --scale tiny >/dev/null 2>&1 && echo --resume)
+	$(BIN)/prm-rga suite run quick --scale tiny $$($(BIN)/prm-rga suite status quick --scale tiny >/dev/null 2>&1; [ $$? -ne 2 ] && echo --resume)
 	$(BIN)/prm-rga dashboard quick --out reports/quick
 	@echo
 	@echo "Results: reports/quick/report.md, reports/quick/index.html (open in a browser)"
