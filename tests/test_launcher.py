@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 from mmengine.config import Config
 
-from conftest import CONFIGS
+from conftest import CONFIGS, tiny_scale_yaml
 from experiments.launcher import run_suite
 from experiments.suites import Suite, Trial, config_hash
 from prm_rga.errors import InputError
@@ -111,23 +111,7 @@ description: the launcher's CLI test
 variants:
   - {ratios: '1:1,1:9', ensemble: separate, model.rpn_head.loss_bbox.loss_weight: 1.0}
   - {model.rpn_head.loss_bbox.loss_weight: '.nan'}  # diverges at iteration 1
-scales:
-  tiny:
-    resources: {CPU: 1, GPU: 0}
-    cfg_options:
-      synth_data.num_train: 16
-      synth_data.num_val: 8
-      train_cfg.max_epochs: 1
-      train_cfg.val_interval: 1
-      default_hooks.logger.interval: 1
-      default_hooks.checkpoint.interval: 1
-      train_dataloader.num_workers: 0
-      train_dataloader.persistent_workers: false
-      val_dataloader.num_workers: 0
-      val_dataloader.persistent_workers: false
-      test_dataloader.num_workers: 0
-      test_dataloader.persistent_workers: false
-"""
+""" + tiny_scale_yaml()
 
 
 def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, synth, capsys,
