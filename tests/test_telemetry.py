@@ -15,11 +15,13 @@ from mmengine.structures import InstanceData
 from conftest import config
 from prm_rga.errors import InputError
 from prm_rga.parallel_roi_head import sample_per_head
-from prm_rga.telemetry import GradNormHook, RoITelemetryHook, loss_groups, roi_stats, telemetry_heads
+from prm_rga.telemetry import (GradNormHook, RoITelemetryHook, loss_groups, roi_stats,
+                               telemetry_heads)
 
 
 def hub_scalars(hub, prefix):
-    return {k[len(prefix):]: v.current() for k, v in hub.log_scalars.items() if k.startswith(prefix)}
+    return {k[len(prefix):]: v.current() for k, v in hub.log_scalars.items()
+            if k.startswith(prefix)}
 
 
 def test_roi_stats_by_hand():
