@@ -14,6 +14,7 @@ import os
 import os.path as osp
 import re
 import shutil
+import socket
 import tempfile
 import time
 import uuid
@@ -368,7 +369,6 @@ def _init_ray(address: str) -> None:
 
 def _check_reachable(address: str, timeout: float = 10.0) -> None:
     """Ray retries an unreachable head for minutes; a closed port is told at once."""
-    import socket
     host, _, port = address.rpartition(':')
     if not host or not port.isdigit():
         raise InputError(f'--address {address}: use local, auto or HOST:PORT of a Ray head')

@@ -165,8 +165,28 @@ def build_config(params: dict, scale: str, cfg_options=None, field='params') -> 
         for k, v in overrides.items():
             _check_key(cfg, k, field)
         cfg.merge_from_dict(overrides)
+        _absolute_data_paths(cfg)
         configs.append(cfg)
     return tuple(configs)
+
+
+def _absolute_data_paths(cfg: Config) -> None:
+    """Data paths relative to the launching directory made absolute: trials run in their own
+    directories, on any node (which must hold the data at the same path)."""
+    def fix(node, key):
+        value = node.get(key) if isinstance(node, dict) else None
+        if isinstance(value, str) and '://' not in value and not osp.isabs(value):
+            node[key] = osp.abspath(value) + ('/' if value.endswith('/') else '')
+
+    fix(cfg.get('synth_data'), 'out_dir')
+    for split in ('train', 'val', 'test'):
+        dataset = (cfg.get(f'{split}_dataloader') or {}).get('dataset')
+        while dataset:  # through dataset wrappers
+            fix(dataset, 'data_root')
+            dataset = dataset.get('dataset')
+        evaluators = cfg.get(f'{split}_evaluator')
+        for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
+            fix(evaluator, 'ann_file')
 
 
 def ensemble_config(configs, checkpoints) -> Config:

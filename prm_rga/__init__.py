@@ -1,7 +1,12 @@
 """RGA and PRM for MMDetection (paper: "Delving into the Imbalance of Positive Proposals in
 Two-stage Object Detection"). Importing the package registers every module with mmdet's
 registries, so configs can name them with ``custom_imports=dict(imports=['prm_rga'])``."""
-from prm_rga.checkpoint import allow_mmengine_checkpoints
+import warnings
+
+# mmengine 0.10.7 imports setuptools' pkg_resources, which warns on every import of it.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+from prm_rga.checkpoint import allow_mmengine_checkpoints  # noqa: E402
 from prm_rga.datasets import CrowdHumanDataset
 from prm_rga.ensemble import ProposalEnsemble
 from prm_rga.finite_loss_hook import FiniteLossHook

@@ -10,6 +10,8 @@ COMMAND_MODULES = (
     'prm_rga.train',
     'prm_rga.datasets.synth',
     'experiments.cli',
+    'analysis.report',
+    'dashboards.dashboard',
 )
 
 

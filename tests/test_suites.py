@@ -1,6 +1,8 @@
 """Suite files: every shipped suite expands at its scales into buildable trials, params map to
 the configs a researcher would write by hand, and bad suite files are refused before anything
 runs, with the file and field named."""
+import os.path as osp
+
 import pytest
 
 from conftest import config
@@ -47,6 +49,11 @@ def test_quick_suite_is_baseline_rga_prm_and_both():
     assert trials[1].name == 'ratios=1:3;lambda0=7;seed=0'
     assert all(t.configs[0].train_cfg.max_epochs == 4 for t in trials)
     assert len({t.params['config_hash'] for t in trials}) == 4
+    cfg = trials[0].configs[0]  # data where the suite was launched, wherever the trial runs
+    paths = [cfg.synth_data.out_dir, cfg.train_dataloader.dataset.data_root,
+             cfg.val_dataloader.dataset.data_root, cfg.val_evaluator.ann_file]
+    assert all(osp.isabs(p) for p in paths) and paths[1] == osp.abspath('data/synth') + '/'
+    assert cfg.train_dataloader.dataset.ann_file == 'annotations/instances_train.json'
 
 
 def test_seeds_multiply_trials():

@@ -42,4 +42,12 @@ fi
 step "mmengine, mmdet, ray[tune], mlflow and the project"
 pip install -q -e '.[test]'
 "$VENV/bin/python" -c 'import mmcv.ops, mmdet, mmengine, ray, mlflow, prm_rga; print("[setup] ok: mmcv", mmcv.__version__, "mmdet", mmdet.__version__, "torch", __import__("torch").__version__)'
+if ! command -v chromedriver >/dev/null && command -v apt-get >/dev/null; then
+  step "chromium and chromedriver (Debian) for the dashboard's headless-browser test"
+  sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  if ! { $sudo apt-get install -y -q chromium chromium-driver ||
+         { $sudo apt-get update -q && $sudo apt-get install -y -q chromium chromium-driver; }; } >>"$log" 2>&1; then
+    echo "[setup] could not install chromium (see $log): tests/test_dashboard.py will be skipped"
+  fi
+fi
 touch "$VENV/.installed"

@@ -1,0 +1,1 @@
+"""Regenerates the paper's figures, tables and claims from MLflow runs, next to the paper's numbers."""

@@ -1,0 +1,123 @@
+"""`prm-rga report SUITE...`: every figure, table and claim check of the paper from the runs of
+the given suites, written to one folder (figures/, tables/, claims.*, runs.csv, report.md)."""
+import os
+import os.path as osp
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis import paper_values, specs
+
+
+@dataclass
+class Report:
+    out: str
+    runs: object  # analysis.runs.Runs
+    tables: dict  # name -> cells frame (tables.build)
+    figures: dict  # name -> {'png': path, 'pdf': path}
+    claims: pd.DataFrame
+    problems: pd.DataFrame  # runs that did not finish, with their error
+
+
+def default_out(suites) -> str:
+    return osp.join('reports', '+'.join(suites))
+
+
+def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
+    """Load the runs, then write tables, figures and claims under OUT; LOG reports progress."""
+    from analysis import claims, figures, tables
+    from analysis.runs import Runs
+    out = out or default_out(suites)
+    for sub in ('figures', 'tables'):
+        os.makedirs(osp.join(out, sub), exist_ok=True)
+    start = time.time()
+    steps = 3 + len(figures.FIGURES)
+
+    def step(i, what):
+        log(f'[{i}/{steps}] {what} ({time.time() - start:.1f} s)')
+
+    step(1, f'loading runs of {", ".join(suites)}')
+    runs = Runs(suites, tracking_uri, cache_dir=osp.join(out, '.artifacts'), scale=scale)
+    frame = runs.frame
+    log(f'      {len(frame)} trial runs ({", ".join(f"{n} {s.lower()}" for s, n in frame["status"].value_counts().items()) if len(frame) else "none"}); '
+        f'scale {runs.scale}; store {runs.tracking_uri}')
+    for suite in runs.missing_suites:
+        log(f'      suite {suite}: no experiment in the store (its rows say "not run")')
+    cols = [c for c in ('suite', 'trial', 'seed', 'status', 'error', 'run_id') if c in frame]
+    problems = frame[frame['status'] != 'FINISHED'][cols] if len(frame) else \
+        pd.DataFrame(columns=cols)
+    for p in problems.itertuples():
+        log(f'      {p.status.lower()} run: {p.suite} / {p.trial} ({p.error or "no error tag"})')
+    frame.drop(columns=[c for c in frame if c.startswith(('train/', ))]).to_csv(
+        osp.join(out, 'runs.csv'), index=False)
+
+    step(2, 'tables 1-8')
+    built = {}
+    for name in paper_values.TABLES:
+        built[name] = tables.build(runs, name)
+        tables.write(built[name], name, osp.join(out, 'tables'))
+
+    drawn = {}
+    for i, name in enumerate(figures.FIGURES, start=3):
+        step(i, f'figure {name}')
+        drawn[name] = figures.write(runs, name, osp.join(out, 'figures'))
+
+    step(steps, 'claim checks')
+    verdicts = claims.check_all(runs)
+    verdicts.to_csv(osp.join(out, 'claims.csv'), index=False)
+    report = Report(out, runs, built, drawn, verdicts, problems)
+    with open(osp.join(out, 'report.md'), 'w', encoding='utf-8') as f:
+        f.write(markdown(report))
+    log(f'done in {time.time() - start:.1f} s: {osp.abspath(out)}')
+    return report
+
+
+def markdown(report: Report) -> str:
+    """Everything in one Markdown page: run summary, claim verdicts, figures, tables."""
+    from analysis import tables
+    runs = report.runs
+    lines = [f'# Report: {", ".join(runs.suites)}', '',
+             f'Store `{runs.tracking_uri}`, scale `{runs.scale}`, {len(runs.frame)} trial runs.',
+             '']
+    if runs.missing_suites:
+        lines += [f'Suites without runs: {", ".join(runs.missing_suites)}.', '']
+    if len(report.problems):
+        lines += ['Runs that did not finish (not counted):', '']
+        lines += [f'- {p.suite} / {p.trial}: {p.status}, {p.error or "no error recorded"}'
+                  for p in report.problems.itertuples()]
+        lines.append('')
+    lines += ['## Claims', '', '| claim | source | verdict | evidence | seeds |', '|---|---|---|---|---|']
+    lines += [f'| {c.claim} | {c.source} | **{c.verdict}** | {c.evidence} | {c.seeds} |'
+              for c in report.claims.itertuples()]
+    lines += ['', '## Figures', '']
+    lines += [f'![{name}](figures/{name}.png)' for name in report.figures]
+    lines += ['', '## Tables', '']
+    for name, cells in report.tables.items():
+        lines += [tables.markdown(tables.wide(cells, name), name), '']
+    return '\n'.join(lines)
+
+
+def add_commands(subparsers):
+    p = subparsers.add_parser(
+        'report', help='figures, tables and claim checks of the paper from MLflow runs',
+        description='Regenerate the paper\'s figures (PNG, PDF), Tables 1-8 (Markdown, LaTeX, '
+        'CSV) and claim checks from the MLflow runs of the given suites, next to the paper\'s '
+        'numbers.')
+    add_arguments(p)
+    p.set_defaults(func=_command)
+
+
+def _command(args):
+    build(args.suites, args.tracking_uri, args.out, args.scale)
+
+
+def add_arguments(p):
+    p.add_argument('suites', nargs='+', metavar='SUITE',
+                   help=f'suite names (MLflow experiments), e.g. quick table4 fig3; rows of every '
+                   f'table are filled from the runs of all of them ({", ".join(specs.TABLES)})')
+    p.add_argument('--tracking-uri', help='MLflow tracking URI (default: the local store '
+                   'sqlite:///<cwd>/mlruns/mlflow.db, as `prm-rga suite run` writes it)')
+    p.add_argument('--out', help='output folder (default: reports/SUITE+SUITE...)')
+    p.add_argument('--scale', choices=('tiny', 'paper'),
+                   help='runs of this scale only (default: the scale of the latest run)')

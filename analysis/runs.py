@@ -1,0 +1,199 @@
+"""Load the runs of suites from an MLflow tracking URI (SQLite file or server) into pandas.
+
+Reads only what DESIGN.md's MLflow schema names: one experiment per suite; child runs carry the
+tags `suite`, `trial`, `scale`, the suite params and `config_hash`, final metrics, metric
+histories and artifacts. Never needs Ray.
+"""
+import os
+import os.path as osp
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+from mlflow.exceptions import MlflowException
+
+from analysis import specs
+from prm_rga.errors import InputError
+
+# The launcher's local store (experiments.tracking); defined here until that module is merged.
+DEFAULT_TRACKING_URI = f'sqlite:///{osp.abspath("mlruns/mlflow.db")}'
+PARAMS = (*specs.DEFAULTS, 'seed')
+DB_SCHEMES = ('sqlite', 'postgresql', 'mysql', 'mssql')
+
+
+def normalize(params: dict) -> dict:
+    """Suite params as comparable values: defaults filled in, numbers parsed, and `anneal` false
+    when λ0 = 1 (no RGA: annealing is moot)."""
+    p = {**specs.DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
+    for key in ('lambda0', ):
+        if p[key] != specs.ANY:
+            p[key] = float(p[key])
+    if p['anneal'] != specs.ANY:
+        p['anneal'] = str(p['anneal']).lower() in ('true', '1')
+    if p['ratios'] != specs.ANY:
+        p['ratios'] = ','.join(r.strip() for r in str(p['ratios']).split(','))
+    if p['lambda0'] == 1.0:
+        p['anneal'] = False
+    if p.get('seed') is not None:
+        p['seed'] = int(p['seed'])
+    return p
+
+
+def pos_fractions(ratios: str) -> list:
+    """'1:1,1:9' -> [0.5, 0.1]: the positive fraction of each head (pos:neg = 1:k)."""
+    out = []
+    for r in ratios.split(','):
+        pos, neg = (float(x) for x in r.split(':'))
+        out.append(pos / (pos + neg))
+    return out
+
+
+class Runs:
+    """The trial runs of some suites: a frame of params, status and final metrics, plus
+    metric histories and artifacts fetched on demand (cached per instance / on disk)."""
+
+    def __init__(self, suites, tracking_uri=None, cache_dir='.analysis-cache', scale=None):
+        self.tracking_uri = tracking_uri or DEFAULT_TRACKING_URI
+        os.environ.setdefault('MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR', 'false')
+        self._check_uri()
+        self.client = MlflowClient(self.tracking_uri)
+        self.cache_dir = cache_dir
+        self.suites = list(suites)
+        self.missing_suites = []
+        self.frame = self._load()
+        self.scales = sorted(self.frame['scale'].dropna().unique()) if len(self.frame) else []
+        if scale is None and self.scales:  # the scale of the latest run
+            scale = self.frame.sort_values('start_time')['scale'].dropna().iloc[-1]
+        self.scale = scale
+        if scale is not None:
+            self.frame = self.frame[self.frame['scale'].fillna(scale) == scale]
+
+    def _check_uri(self):
+        parsed = urlparse(self.tracking_uri)
+        if parsed.scheme == 'sqlite':
+            path = self.tracking_uri[len('sqlite:///'):]
+            if not osp.isfile(path):
+                raise InputError(f'--tracking-uri {self.tracking_uri}: no MLflow database at '
+                                 f'{path} (run a suite first, or point to the store)')
+        elif parsed.scheme not in (*DB_SCHEMES, 'http', 'https', 'databricks'):
+            raise InputError(f'--tracking-uri {self.tracking_uri}: expected sqlite:///PATH or '
+                             'http(s)://HOST')
+
+    def _load(self) -> pd.DataFrame:
+        records = []
+        for suite in self.suites:
+            try:
+                exp = self.client.get_experiment_by_name(suite)
+            except MlflowException as err:
+                raise InputError(f'--tracking-uri {self.tracking_uri}: {err}') from err
+            if exp is None:
+                self.missing_suites.append(suite)
+                continue
+            token = None
+            while True:
+                page = self.client.search_runs([exp.experiment_id], '', ViewType.ACTIVE_ONLY,
+                                               max_results=1000, page_token=token)
+                records += [self._record(suite, run) for run in page
+                            if 'mlflow.parentRunId' in run.data.tags or
+                            'trial' in run.data.tags]
+                token = page.token
+                if not token:
+                    break
+        columns = ['run_id', 'experiment_id', 'suite', 'trial', 'scale', 'status',
+                   'start_time', 'end_time', 'error', *PARAMS]
+        return pd.DataFrame.from_records(records, columns=None if records else columns)
+
+    @staticmethod
+    def _record(suite, run) -> dict:
+        tags, info = run.data.tags, run.info
+        error = next((v for k, v in tags.items() if k in ('error', 'mlflow.note.content')), '')
+        rec = dict(run_id=info.run_id, experiment_id=info.experiment_id,
+                   suite=tags.get('suite', suite), trial=tags.get('trial', info.run_name),
+                   scale=tags.get('scale'), status=info.status, start_time=info.start_time,
+                   end_time=info.end_time, error=error, seed=None)
+        rec.update(normalize({k: v for k, v in run.data.params.items() if k in PARAMS}))
+        rec.update(run.data.metrics)
+        return rec
+
+    # -- selection -----------------------------------------------------------------------------
+    def select(self, params: dict, finished=True) -> pd.DataFrame:
+        """Runs whose suite params match the selector; finished ones deduplicated per seed (the
+        latest run of a seed counts, e.g. when two suites ran the same trial)."""
+        frame = self.frame
+        if not len(frame):
+            return frame
+        want = normalize(params)
+        mask = np.ones(len(frame), bool)
+        for key, value in want.items():
+            if key != 'seed' and value != specs.ANY:
+                mask &= (frame[key] == value).to_numpy()
+        frame = frame[mask]
+        if finished:
+            frame = frame[frame['status'] == 'FINISHED'].sort_values('end_time')
+            frame = frame.drop_duplicates('seed', keep='last').sort_values('seed')
+        else:
+            frame = frame[frame['status'] != 'FINISHED']
+        return frame
+
+    # -- histories -----------------------------------------------------------------------------
+    def history(self, run_ids, keys) -> pd.DataFrame:
+        """Metric histories as one long frame (run_id, key, step, value), fetched in bulk: one
+        SQL query on a database store; concurrent requests (one per run and key) on a server."""
+        run_ids, keys = list(run_ids), list(keys)
+        if not run_ids or not keys:
+            return pd.DataFrame(columns=['run_id', 'key', 'step', 'value'])
+        if urlparse(self.tracking_uri).scheme in DB_SCHEMES:
+            frame = self._history_sql(run_ids, keys)
+        else:
+            frame = self._history_rest(run_ids, keys)
+        return frame.sort_values(['run_id', 'key', 'step'], kind='stable').reset_index(drop=True)
+
+    def _history_sql(self, run_ids, keys):
+        from mlflow.store.tracking.dbmodels.models import SqlMetric
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        from sqlalchemy import select
+        store = SqlAlchemyStore(self.tracking_uri, None)
+        query = select(SqlMetric.run_uuid.label('run_id'), SqlMetric.key, SqlMetric.step,
+                       SqlMetric.value, SqlMetric.is_nan).where(
+                           SqlMetric.run_uuid.in_(run_ids), SqlMetric.key.in_(keys))
+        with store.engine.connect() as conn:
+            frame = pd.read_sql(query, conn)
+        store.engine.dispose()
+        frame.loc[frame.pop('is_nan').astype(bool), 'value'] = np.nan
+        return frame
+
+    def _history_rest(self, run_ids, keys):
+        pairs = [(r, k) for r in run_ids for k in keys]
+
+        def fetch(pair):
+            return [(pair[0], m.key, m.step, m.value)
+                    for m in self.client.get_metric_history(*pair)]
+
+        with ThreadPoolExecutor(16) as pool:
+            rows = [row for part in pool.map(fetch, pairs) for row in part]
+        return pd.DataFrame(rows, columns=['run_id', 'key', 'step', 'value'])
+
+    # -- artifacts -----------------------------------------------------------------------------
+    def artifact(self, run_id: str, path: str):
+        """Local path of a run's artifact (downloaded once into the cache), or None if the run
+        has no such artifact."""
+        dst = osp.join(self.cache_dir, run_id)
+        local = osp.join(dst, path)
+        if osp.exists(local):
+            return local
+        os.makedirs(dst, exist_ok=True)
+        try:
+            return self.client.download_artifacts(run_id, path, dst)
+        except (MlflowException, OSError):
+            return None
+
+
+def seed_stats(values) -> dict:
+    """Mean, sample std and count of per-seed values (NaN dropped)."""
+    values = pd.Series(values, dtype=float).dropna()
+    n = len(values)
+    return dict(mean=values.mean() if n else np.nan,
+                std=values.std(ddof=1) if n > 1 else np.nan, n=n)

@@ -1,0 +1,109 @@
+"""The paper's Tables 1-8 with our runs beside them: per cell the paper's value, ours
+(mean ± std over seeds, n) and the difference, as Markdown, LaTeX and CSV.
+
+A cell without finished runs says "not run" (and how many of its runs failed); it never shows
+a number that was not measured.
+"""
+import os.path as osp
+
+import numpy as np
+import pandas as pd
+
+from analysis import paper_values, specs
+from analysis.runs import seed_stats
+
+
+def build(runs, name: str) -> pd.DataFrame:
+    """One row per cell: label fields, column, paper value, our seed statistics (percent), the
+    seeds and run ids behind them, and the unfinished runs that matched."""
+    paper, spec = paper_values.TABLES[name], specs.TABLES[name]
+    records = []
+    for label, row in spec.rows.items():
+        paper_row = dict(zip(paper.columns, paper.rows[label]))
+        for column, col in spec.columns.items():
+            metric = col.metric if row.metrics is None else row.metrics.get(column)
+            rec = dict(zip(paper.labels, label), table=name, column=column,
+                       paper=paper_row[column], metric=metric, mean=np.nan, std=np.nan, n=0,
+                       seeds='', run_ids='', unfinished='')
+            if metric is not None:
+                selector = {**row.params, **col.params}
+                done = runs.select(selector)
+                values = done[metric] * 100 if metric in done else pd.Series(dtype=float)
+                used = done[values.notna().to_numpy()] if len(done) else done
+                rec.update(seed_stats(values), seeds=' '.join(str(s) for s in used['seed']),
+                           run_ids=' '.join(used['run_id']) if len(used) else '')
+                other = runs.select(selector, finished=False)
+                if len(other):
+                    rec['unfinished'] = ' '.join(f'{s.lower()}' for s in other['status'])
+            records.append(rec)
+    frame = pd.DataFrame.from_records(records)
+    frame['diff'] = frame['mean'] - frame['paper']
+    return frame
+
+
+def digits(name: str) -> int:
+    """Decimals of the paper's table (Table 7 reports two)."""
+    values = [v for row in paper_values.TABLES[name].rows.values() for v in row if v is not None]
+    return 2 if any(abs(round(v, 1) - v) > 1e-9 for v in values) else 1
+
+
+def ours_text(cell, d=1) -> str:
+    if cell['metric'] is None:
+        return '-'
+    if cell['n'] == 0:
+        unfinished = cell['unfinished'].split()
+        detail = ', '.join(f'{unfinished.count(s)} {s}' for s in sorted(set(unfinished)))
+        return f'not run ({detail})' if detail else 'not run'
+    std = '' if np.isnan(cell['std']) else f' ± {cell["std"]:.{d}f}'
+    return f'{cell["mean"]:.{d}f}{std} (n={cell["n"]})'
+
+
+def _num(value, d, signed=False) -> str:
+    if value is None or np.isnan(value):
+        return '-'
+    return f'{value:+.{d}f}' if signed else f'{value:.{d}f}'
+
+
+def wide(cells: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The table as displayed: label columns, then per paper column 'paper', 'ours', 'Δ'."""
+    paper, d = paper_values.TABLES[name], digits(name)
+    rows = []
+    for label, group in cells.groupby(list(paper.labels), sort=False):
+        row = dict(zip(paper.labels, label))
+        for _, cell in group.iterrows():
+            c = cell['column']
+            row[f'{c} paper'] = _num(cell['paper'], d)
+            row[f'{c} ours'] = ours_text(cell, d)
+            row[f'{c} Δ'] = _num(cell['diff'], d, signed=True)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown(table: pd.DataFrame, name: str) -> str:
+    paper = paper_values.TABLES[name]
+    lines = [f'**Table {name[len("table"):]}.** {paper.caption}', '',
+             '| ' + ' | '.join(table.columns) + ' |',
+             '|' + '---|' * len(table.columns)]
+    lines += ['| ' + ' | '.join(str(v) for v in row) + ' |' for row in table.itertuples(False)]
+    note = specs.TABLES[name].note
+    return '\n'.join(lines + ([f'\n{note}'] if note else [])) + '\n'
+
+
+def latex(table: pd.DataFrame, name: str) -> str:
+    caption = paper_values.TABLES[name].caption
+    return table.style.hide(axis='index').to_latex(
+        caption=f'{caption} (paper, ours: mean $\\pm$ std over seeds, difference)',
+        label=f'tab:{name}', hrules=True).replace('±', '$\\pm$').replace('Δ', '$\\Delta$')\
+        .replace('λ', '$\\lambda$').replace('✓', '$\\checkmark$')
+
+
+def write(cells: pd.DataFrame, name: str, out_dir: str) -> dict:
+    """Write NAME.md, NAME.tex and NAME.csv (the long form, one line per cell)."""
+    table = wide(cells, name)
+    paths = {ext: osp.join(out_dir, f'{name}.{ext}') for ext in ('md', 'tex', 'csv')}
+    with open(paths['md'], 'w', encoding='utf-8') as f:
+        f.write(markdown(table, name))
+    with open(paths['tex'], 'w', encoding='utf-8') as f:
+        f.write(latex(table, name))
+    cells.to_csv(paths['csv'], index=False)
+    return paths

@@ -1,0 +1,141 @@
+"""A fixture MLflow store written with the MLflow client, laid out as the launcher writes suites
+(DESIGN.md): experiment = suite, a parent run, child runs with params, metric histories and
+artifacts, several seeds, and one broken run (FAILED, no metrics)."""
+import os
+import os.path as osp
+
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+STEPS = 60  # training iterations logged per run
+EPOCHS = 3
+
+# (suite, params that vary, seeds, AP in %) ; every other param is logged with its default value,
+# except in the 'quick' suite, which logs only the axes it varies (defaults apply).
+TRIALS = [
+    ('quick', dict(lambda0='1.0', ratios='1:3'), (0, 1, 2), 30.0),
+    ('quick', dict(lambda0='7.0', ratios='1:3'), (0, 1, 2), 31.0),
+    ('quick', dict(lambda0='1.0', ratios='1:1,1:9'), (0, 1, 2), 31.5),
+    ('quick', dict(lambda0='7.0', ratios='1:1,1:9'), (0, 1, 2), 32.0),
+    ('table4', dict(lambda0='1.0'), (0, ), 30.1),  # seed 0 of quick's baseline again: counts once
+    ('table4', dict(lambda0='7.0', anneal='false'), (0, 1), 30.6),
+    ('table4', dict(lambda0='5.0', anneal='true'), (0, ), 30.8),
+    ('table1', dict(ratios='1:1'), (0, 1), 30.2),
+    ('table1', dict(ratios='1:9'), (0, 1), 29.0),
+    ('table8', dict(sampling='hard', ratios='1:1'), (0, ), 28.0),
+    ('table8', dict(sampling='hard', ratios='1:3'), (0, ), 29.5),
+    ('fig2', dict(ratios='1:5'), (0, ), 29.8),
+    ('fig5', dict(detector='mask_rcnn'), (0, ), 31.0),
+]
+BROKEN = ('table4', dict(lambda0='9.0', anneal='true'), 0)  # FAILED, no metrics
+FULL = dict(detector='faster_rcnn', backbone='r50', schedule='1x', dataset='coco', ratios='1:3',
+            sampling='soft', lambda0='1.0', anneal='true', ensemble='none')
+
+
+def ratios_of(params):
+    return [float(r.split(':')[1]) for r in params.get('ratios', '1:3').split(',')]
+
+
+def final_metrics(params, seed, ap):
+    """Final val metrics (fractions, as MLflow holds them)."""
+    ap = (ap + 0.3 * seed) / 100
+    m = {'val/bbox_mAP': ap, 'val/bbox_mAP_50': ap + 0.2, 'val/bbox_mAP_75': ap + 0.02,
+         'val/bbox_mAP_s': ap - 0.1, 'val/bbox_mAP_m': ap, 'val/bbox_mAP_l': ap + 0.1}
+    ks = ratios_of(params)
+    k = ks[0]  # single-head runs: fewer positives -> better on sparse, worse on crowded images
+    m['val/gt1-3/bbox_mAP'] = ap + 0.004 * k
+    m['val/gt8-inf/bbox_mAP'] = ap - 0.004 * k
+    if len(ks) > 1:
+        m.update({'val/h0/bbox_mAP': ap - 0.005, 'val/h1/bbox_mAP': ap - 0.006,
+                  'val/gt1-3/bbox_mAP': ap + 0.04, 'val/gt8-inf/bbox_mAP': ap + 0.01})
+    return m
+
+
+def histories(params, seed, steps=STEPS):
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps) * STEPS / steps  # the same curve shape at any length
+    rga = float(params.get('lambda0', 1)) > 1
+    out = {}
+    for h, k in enumerate(ratios_of(params)):
+        out[f'train/num_pos/h{h}'] = 40 / (1 + k) * (1 - np.exp(-t / 15)) + 1
+        out[f'train/acc_pos/h{h}'] = 0.9 * (1 - np.exp(-t / (8 if rga else 20)))
+        out[f'train/acc_neg/h{h}'] = 0.97 + 0.005 * rng.standard_normal(steps)
+        out[f'train/grad_fnorm/h{h}'] = 1 + 0.2 * rng.random(steps)
+    out['train/lambda'] = np.full(steps, float(params.get('lambda0', 1)))
+    out['train/loss'] = 2 * np.exp(-t / 30)
+    if params.get('detector') == 'mask_rcnn':
+        out['train/grad_fnorm/bbox'] = 1 + 0.2 * rng.random(steps)
+        out['train/grad_fnorm/mask'] = 0.5 + 0.1 * rng.random(steps)
+        out['train/grad_fnorm/sum'] = 0.8 * (out['train/grad_fnorm/bbox'] +
+                                             out['train/grad_fnorm/mask'])
+    elif 'train/grad_fnorm/h1' in out:
+        out['train/grad_fnorm/sum'] = 0.9 * (out['train/grad_fnorm/h0'] +
+                                             out['train/grad_fnorm/h1'])
+    return out
+
+
+def write_artifacts(root, params, seed):
+    rng = np.random.default_rng(seed)
+    os.makedirs(root)
+    with open(osp.join(root, 'config.py'), 'w') as f:
+        f.write(f'params = {params!r}\n')
+    num_gt = rng.integers(1, 15, 40)
+    with open(osp.join(root, 'rpn_pos_vs_gt.csv'), 'w') as f:
+        f.write('image_id,num_gt,num_pos\n')
+        for i, g in enumerate(num_gt):
+            f.write(f'{i},{g},{int(g * 6 + rng.integers(0, 10))}\n')
+    n, c = 500, 5
+    arrays = {'label': rng.integers(0, c + 1, n), 'image_id': rng.integers(0, 40, n)}
+    for h, k in enumerate(ratios_of(params)):
+        logits = rng.standard_normal((n, c + 1))
+        logits[:, c] += np.log1p(k)  # more negatives in training -> more background
+        p = np.exp(logits)
+        arrays[f'h{h}'] = (p / p.sum(1, keepdims=True)).astype(np.float32)
+    np.savez(osp.join(root, 'scores.npz'), **arrays)
+
+
+def write_store(root: str, trials=TRIALS, broken=BROKEN, steps=STEPS) -> dict:
+    """Write the store under ROOT; return its tracking URI and the logged final metrics per
+    (suite, trial name, seed)."""
+    uri = f'sqlite:///{osp.join(root, "mlflow.db")}'
+    client = MlflowClient(uri)
+    logged = {}
+    suites = sorted({t[0] for t in trials})
+    for suite in suites:
+        exp = client.create_experiment(suite, artifact_location=osp.join(root, 'artifacts', suite))
+        parent = client.create_run(exp, tags={'suite': suite, 'scale': 'tiny'})
+        ours = [(p, s, a) for name, p, s, a in trials if name == suite]
+        if broken and broken[0] == suite:
+            ours.append((broken[1], (broken[2], ), None))
+        for params, seeds, ap in ours:
+            for seed in seeds:
+                logged_params = dict(params, seed=str(seed))
+                if suite != 'quick':
+                    logged_params = dict(FULL, **logged_params)
+                name = ';'.join(f'{k}={v}' for k, v in {**params, 'seed': seed}.items())
+                run = client.create_run(exp, run_name=name, tags={
+                    'mlflow.parentRunId': parent.info.run_id, 'suite': suite, 'trial': name,
+                    'scale': 'tiny', 'node': 'localhost'})
+                rid = run.info.run_id
+                client.log_batch(rid, params=[Param(k, str(v)) for k, v in
+                                              {**logged_params, 'config_hash': 'abc'}.items()],
+                                 tags=[RunTag('mlflow.runName', name)])
+                if ap is None:
+                    client.set_tag(rid, 'error', 'RuntimeError: CUDA out of memory')
+                    client.set_terminated(rid, 'FAILED')
+                    continue
+                final = final_metrics(params, seed, ap)
+                metrics = [Metric(k, float(v[i]), 0, i) for k, v in
+                           histories(params, seed, steps).items() for i in range(steps)]
+                metrics += [Metric(k, v * (e + 1) / EPOCHS, 0, e + 1)
+                            for k, v in final.items() for e in range(EPOCHS)]
+                for i in range(0, len(metrics), 1000):
+                    client.log_batch(rid, metrics=metrics[i:i + 1000])
+                art = osp.join(root, 'staging', rid)
+                write_artifacts(art, logged_params, seed)
+                client.log_artifacts(rid, art)
+                client.set_terminated(rid, 'FINISHED')
+                logged[(suite, name, seed)] = final
+        client.set_terminated(parent.info.run_id, 'FINISHED')
+    return dict(uri=uri, suites=suites, logged=logged)

@@ -1,0 +1,139 @@
+"""Report on a fixture MLflow store: every table and figure is produced, cells are the seed
+statistics of the logged values, missing runs say "not run", a failed run is reported."""
+import os.path as osp
+import statistics
+
+import pandas as pd
+import pytest
+
+from analysis import claims, paper_values, report, specs
+from analysis.runs import Runs
+from mlflow_store import write_store
+from prm_rga.cli import main
+from prm_rga.errors import InputError
+
+MISSING = 'table7'  # asked for, never run
+
+
+@pytest.fixture(scope='module')
+def store(tmp_path_factory):
+    return write_store(str(tmp_path_factory.mktemp('mlflow')))
+
+
+@pytest.fixture(scope='module')
+def built(store, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp('report'))
+    return report.build(store['suites'] + [MISSING], store['uri'], out, log=lambda msg: None)
+
+
+def logged(store, suite, params, metric):
+    name = ';'.join(f'{k}={v}' for k, v in params.items())
+    return {seed: 100 * m[metric] for (s, n, seed), m in store['logged'].items()
+            if s == suite and n == f'{name};seed={seed}'}
+
+
+def cell(built, table, label, column):
+    cells = built.tables[table]
+    labels = paper_values.TABLES[table].labels
+    mask = (cells['column'] == column)
+    for name, value in zip(labels, label):
+        mask &= cells[name] == value
+    assert mask.sum() == 1
+    return cells[mask].iloc[0]
+
+
+def test_every_table_and_figure_is_written(built):
+    for name in paper_values.TABLES:
+        for ext in ('md', 'tex', 'csv'):
+            assert osp.getsize(osp.join(built.out, 'tables', f'{name}.{ext}')) > 0
+    assert set(built.figures) == {'fig1a', 'fig1b', 'fig2', 'fig3', 'fig5', 'fig6'}
+    for paths in built.figures.values():
+        for ext in ('png', 'pdf'):
+            assert osp.getsize(paths[ext]) > 1000
+    for name in ('claims.csv', 'runs.csv', 'report.md'):
+        assert osp.getsize(osp.join(built.out, name)) > 0
+
+
+def test_cell_is_mean_std_n_of_the_seeds(store, built):
+    values = logged(store, 'table4', dict(lambda0='7.0', anneal='false'), 'val/bbox_mAP_50')
+    assert len(values) == 2
+    c = cell(built, 'table4', ('7', '-'), 'AP50')
+    assert c['n'] == 2
+    assert c['mean'] == pytest.approx(statistics.mean(values.values()))
+    assert c['std'] == pytest.approx(statistics.stdev(values.values()))
+    assert c['diff'] == pytest.approx(c['mean'] - 58.5)
+    text = f'{statistics.mean(values.values()):.1f} ± {statistics.stdev(values.values()):.1f} (n=2)'
+    md = open(osp.join(built.out, 'tables', 'table4.md'), encoding='utf-8').read()
+    assert f'| 7 | - | 36.7 | ' in md and text in md
+
+
+def test_a_seed_run_by_two_suites_counts_once_latest_wins(store, built):
+    quick = logged(store, 'quick', dict(lambda0='1.0', ratios='1:3'), 'val/bbox_mAP')
+    again = logged(store, 'table4', dict(lambda0='1.0'), 'val/bbox_mAP')
+    values = {**quick, **again}  # table4 was written after quick
+    c = cell(built, 'table4', ('1', '-'), 'AP')
+    assert c['n'] == 3 and c['seeds'] == '0 1 2'
+    assert c['mean'] == pytest.approx(statistics.mean(values.values()))
+
+
+def test_params_not_logged_take_the_defaults(built):
+    # quick logs only lambda0 and ratios; anneal defaults to true, so its λ0=7 runs are RGA.
+    assert cell(built, 'table2', ('Faster R-CNN w/ RGA', 'ResNet-50', '1x'), 'AP')['n'] == 3
+    assert cell(built, 'table1', ('✓', '✓'), 'R-CNN2')['n'] == 3
+
+
+def test_missing_runs_say_not_run(built):
+    md = open(osp.join(built.out, 'tables', 'table7.md'), encoding='utf-8').read()
+    assert md.count('not run') == 2 * len(specs.TABLES['table7'].rows)
+    c = cell(built, 'table4', ('3', '✓'), 'AP')
+    assert c['n'] == 0 and pd.isna(c['mean'])
+    table = pd.read_csv(osp.join(built.out, 'tables', 'table2.csv'))
+    assert table['n'].eq(0).sum() > 0 and table.loc[table['n'] == 0, 'mean'].isna().all()
+    assert built.runs.missing_suites == [MISSING]
+
+
+def test_failed_run_is_reported_not_counted(built):
+    (problem, ) = built.problems.itertuples()
+    assert problem.status == 'FAILED' and 'out of memory' in problem.error
+    md = open(osp.join(built.out, 'tables', 'table4.md'), encoding='utf-8').read()
+    assert 'not run (1 failed)' in md
+    assert 'lambda0=9.0;anneal=true;seed=0: FAILED' in open(
+        osp.join(built.out, 'report.md'), encoding='utf-8').read()
+
+
+def test_claim_verdicts(built):
+    verdicts = built.claims.set_index('id')['verdict']
+    assert set(verdicts) <= {claims.HOLDS, claims.FAILS, claims.NOT_ENOUGH}
+    # The fixture is built so that these hold, and these lack runs.
+    for cid in ('fig1a', 'fig1b', 'fig2', 'fig3_pos', 'fig3_neg', 'fig5_prm', 'fig5_mask',
+                'fig6', 'table4', 'table1_heads', 'table8'):
+        assert verdicts[cid] == claims.HOLDS, cid
+    for cid in ('table5_x2', 'table6', 'table7'):
+        assert verdicts[cid] == claims.NOT_ENOUGH, cid
+    table4 = built.claims.set_index('id').loc['table4']
+    assert 'n=3' in table4['evidence'] and 'constant: 0,1' in table4['seeds']
+
+
+def test_claims_that_fail_or_lack_runs_say_so(store, tmp_path):
+    runs = Runs(['table8'], store['uri'], cache_dir=str(tmp_path))  # hard runs only, no soft
+    verdicts = {c.id: c.verdict for c in claims.table_claims(runs)}
+    assert verdicts['table8'] == claims.NOT_ENOUGH
+    worse = claims._compare('x', 'x', 'x', {'a': pd.Series([1.0])}, {'b': pd.Series([2.0])})
+    assert worse.verdict == claims.FAILS and 'Δ -1.0' in worse.evidence
+
+
+def test_report_command(store, tmp_path, capsys):
+    out = str(tmp_path / 'r')
+    assert main(['report', 'quick', '--tracking-uri', store['uri'], '--out', out]) == 0
+    printed = capsys.readouterr().out
+    assert '[1/9] loading runs of quick' in printed and 'done in' in printed
+    assert osp.exists(osp.join(out, 'figures', 'fig3.png'))
+
+
+def test_bad_store_is_an_input_error(tmp_path, capsys):
+    uri = f'sqlite:///{tmp_path}/nothing.db'
+    with pytest.raises(InputError, match='nothing.db'):
+        Runs(['quick'], uri)
+    assert not osp.exists(tmp_path / 'nothing.db')
+    assert main(['report', 'quick', '--tracking-uri', uri, '--out', str(tmp_path)]) == 2
+    assert 'no MLflow database' in capsys.readouterr().err
