@@ -46,7 +46,6 @@ class Launch:
     parent_run_id: str
     work_root: str
     flush_interval: float
-    cwd: str  # the driver's working directory
 
 
 def safe_name(name: str) -> str:
@@ -252,8 +251,6 @@ def run_trial(config: dict, trials: dict, launch: Launch) -> None:
     """The Tune trainable: trains the trial's config(s) and tracks them in its child run."""
     import prm_rga  # noqa: F401  (registers the plugins in this worker)
     trial = trials[config['trial']]
-    if osp.isdir(launch.cwd):  # relative paths in configs mean the driver's working dir
-        os.chdir(launch.cwd)
     client = MlflowClient(launch.tracking_uri)
     run = start_child_run(client, launch, trial)
     run_id = run.info.run_id
@@ -434,7 +431,7 @@ def _launch(suite, trials, args, uri) -> int:
                     scale=args.scale, tracking_uri=uri, experiment_id=experiment_id,
                     parent_run_id=parent.info.run_id,
                     work_root=osp.abspath(args.work_dir or osp.join('work_dirs', 'suites')),
-                    flush_interval=args.flush_interval, cwd=os.getcwd())
+                    flush_interval=args.flush_interval)
     by_name = {t.name: t for t in trials}
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, trials=by_name, launch=launch),
@@ -512,7 +509,7 @@ def print_status(suite: str, args) -> int:
     parent = max(launches, key=lambda run: run.info.start_time)
     launch = Launch(name='', suite=suite, scale=parent.data.tags['scale'], tracking_uri=uri,
                     experiment_id=experiment.experiment_id, parent_run_id=parent.info.run_id,
-                    work_root='', flush_interval=0, cwd='')
+                    work_root='', flush_interval=0)
     runs = child_runs(client, launch)
     print(f'suite {suite} ({launch.scale}), launch {parent.info.run_name} '
           f'[{parent.info.status}]: {len(runs)} trial runs')
