@@ -46,7 +46,6 @@ class Launch:
     parent_run_id: str
     work_root: str
     flush_interval: float
-    cwd: str  # the driver's working directory
 
 
 def safe_name(name: str) -> str:
@@ -252,8 +251,6 @@ def run_trial(config: dict, trials: dict, launch: Launch) -> None:
     """The Tune trainable: trains the trial's config(s) and tracks them in its child run."""
     import prm_rga  # noqa: F401  (registers the plugins in this worker)
     trial = trials[config['trial']]
-    if osp.isdir(launch.cwd):  # relative paths in configs mean the driver's working dir
-        os.chdir(launch.cwd)
     client = MlflowClient(launch.tracking_uri)
     run = start_child_run(client, launch, trial)
     run_id = run.info.run_id
@@ -434,13 +431,16 @@ def _launch(suite, trials, args, uri) -> int:
                     scale=args.scale, tracking_uri=uri, experiment_id=experiment_id,
                     parent_run_id=parent.info.run_id,
                     work_root=osp.abspath(args.work_dir or osp.join('work_dirs', 'suites')),
-                    flush_interval=args.flush_interval, cwd=os.getcwd())
+                    flush_interval=args.flush_interval)
     by_name = {t.name: t for t in trials}
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, trials=by_name, launch=launch),
         lambda config: tune.PlacementGroupFactory(
             [{k: v for k, v in by_name[config['trial']].resources.items() if v}]))
     title = f'{suite.name} {args.scale}'
+    # Tune warns when checkpoints (num_to_keep=1) force experiment snapshots; tiny trials
+    # checkpoint every few seconds by design
+    os.environ.setdefault('TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S', '0')
     started = time.monotonic()
     try:
         if args.resume and tune.Tuner.can_restore(tune_path):
@@ -465,23 +465,33 @@ def _launch(suite, trials, args, uri) -> int:
         raise
     errors = {r.config['trial']: r.error for r in results if r.error is not None}
     runs = child_runs(client, launch)
-    failed = {}
+    failed, stopped = {}, []  # stopped: interrupted (Ctrl-C) without an error
     for name in by_name:
         run = runs.get(name)
-        if run is None or run.info.status != 'FINISHED':
-            error = (run.data.tags.get('error') if run is not None else None) \
-                or str(errors.get(name) or 'did not finish')
-            if run is not None and run.info.status == 'RUNNING':  # its worker died
-                fail_run(client, run.info.run_id, error)
-            failed[name] = error.strip().splitlines()[0] if error.strip() else error
-    client.set_terminated(parent.info.run_id, 'FAILED' if failed else 'FINISHED')
-    print(f'suite {suite.name} ({args.scale}): {len(by_name) - len(failed)} of {len(by_name)} '
-          f'trials finished, {len(failed)} failed, in {_elapsed(time.monotonic() - started)}')
+        if run is not None and run.info.status == 'FINISHED':
+            continue
+        error = (run.data.tags.get('error') if run is not None else None) or (
+            str(errors[name]) if name in errors else None)
+        if error is None:
+            stopped.append(name)
+            if run is not None and run.info.status == 'RUNNING':
+                client.set_terminated(run.info.run_id, 'KILLED')
+            continue
+        if run is not None and run.info.status == 'RUNNING':  # its worker died
+            fail_run(client, run.info.run_id, error)
+        failed[name] = error.strip().splitlines()[0] if error.strip() else error
+    client.set_terminated(parent.info.run_id,
+                          'FAILED' if failed else 'KILLED' if stopped else 'FINISHED')
+    done = len(by_name) - len(failed) - len(stopped)
+    print(f'suite {suite.name} ({args.scale}): {done} of {len(by_name)} trials finished, '
+          f'{len(failed)} failed, in {_elapsed(time.monotonic() - started)}')
     for name, error in failed.items():
         print(f'  FAILED {name}: {error}')
+    for name in stopped:
+        print(f'  STOPPED {name}: `--resume` continues it')
     print(f'MLflow: experiment {suite.name!r}, parent run {parent.info.run_id} in {uri}'
           f'\n  trial work dirs: {osp.join(launch.work_root, launch.name)}')
-    return 1 if failed else 0
+    return 1 if failed or stopped else 0
 
 
 def print_status(suite: str, args) -> int:
@@ -499,7 +509,7 @@ def print_status(suite: str, args) -> int:
     parent = max(launches, key=lambda run: run.info.start_time)
     launch = Launch(name='', suite=suite, scale=parent.data.tags['scale'], tracking_uri=uri,
                     experiment_id=experiment.experiment_id, parent_run_id=parent.info.run_id,
-                    work_root='', flush_interval=0, cwd='')
+                    work_root='', flush_interval=0)
     runs = child_runs(client, launch)
     print(f'suite {suite} ({launch.scale}), launch {parent.info.run_name} '
           f'[{parent.info.status}]: {len(runs)} trial runs')

@@ -167,6 +167,22 @@ def test_bad_input_fails_before_any_trial(tmp_path, synth):
     assert not osp.exists(tmp_path / 'work')
 
 
+def test_data_missing_on_the_worker_fails_the_trial_naming_node_and_path(tmp_path, synth,
+                                                                           capsys):
+    missing = f'{tmp_path}/nowhere/'
+    trials = [trial(synth, 'data=missing', **{'synth_data': None,
+                                              'train_dataloader.dataset.data_root': missing})]
+    args = launch_args(tmp_path)
+    assert run_suite(SUITE, trials, args) == 1
+    _, runs = trial_runs(args.tracking_uri)
+    (run, ) = children(runs).values()
+    error = run.data.tags['error']
+    assert run.info.status == 'FAILED'
+    assert error.startswith('InputError: train_dataloader.dataset.ann_file: annotation file not '
+                            f'found: {missing}annotations/instances_train.json (node '), error
+    assert error.endswith(f'(node {run.data.tags["node"]})'), error
+
+
 def test_dry_run_prints_the_trials_and_runs_nothing(tmp_path, synth, capsys):
     trials = [trial(synth, 'lambda0=1.0;seed=0'), trial(synth, 'lambda0=7.0;seed=0')]
     args = launch_args(tmp_path, dry_run=True, tracking_uri='http://127.0.0.1:1')
@@ -245,7 +261,7 @@ def test_two_process_data_parallel_over_gloo(tmp_path, synth):
     run_id = client.create_run(experiment).info.run_id
     launch = Launch(name='dp', suite='unit', scale='tiny', tracking_uri=uri,
                     experiment_id=experiment, parent_run_id='', work_root=str(tmp_path),
-                    flush_interval=1.0, cwd=str(tmp_path))
+                    flush_interval=1.0)
     cfg = tiny_config(synth, **{'train_cfg.max_epochs': 2, 'train_cfg.val_interval': 2})
     work_dir = str(tmp_path / 'work')
     checkpoint = _train_member(cfg, work_dir, launch, run_id, '', {}, {}, processes=2)

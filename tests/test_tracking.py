@@ -107,3 +107,19 @@ def test_backend_continues_a_run_without_repeating_steps(run):
     resumed.close()
     assert history(client, run_id, 'train/loss') == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0),
                                                      (5, 5.0), (6, 16.0), (7, 17.0), (8, 18.0)]
+
+
+def test_ui_serves_the_local_store_on_localhost(tmp_path, monkeypatch):
+    import argparse
+
+    from experiments.ui import ui_command
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(port=5123, tracking_uri=None)
+    with pytest.raises(InputError, match='no MLflow store at sqlite:///.*mlruns/mlflow.db'):
+        ui_command(args)
+    uri = tracking.default_tracking_uri()
+    tracking.check_tracking_uri(uri)
+    tracking.get_or_create_experiment(MlflowClient(uri), 'quick', uri)
+    command = ui_command(args)
+    assert command[1:] == ['-m', 'mlflow', 'ui', '--backend-store-uri', uri,
+                           '--host', '127.0.0.1', '--port', '5123']
