@@ -13,11 +13,13 @@ $(VENV)/.installed: pyproject.toml tools/setup.sh
 	PYTHON=$(PYTHON) bash tools/setup.sh $(VENV)
 
 # The main job on the embedded default: the synthetic set (made once, cached in data/), the
-# quick suite on a private local Ray tracked in mlruns/, then its report and dashboard (one command). `demo`
-# resumes the last quick launch when there is one, so a rerun finishes it instead of starting over.
+# quick suite on a private local Ray tracked in mlruns/, then its report and dashboard. A rerun
+# resumes the last quick launch (finished trials are kept); when there is none, or the suite
+# changed since, `--resume` exits 2 and a new launch starts.
 demo: setup
 	$(BIN)/prm-rga data synth --out data/synth
-	$(BIN)/prm-rga suite run quick --scale tiny $$($(BIN)/prm-rga suite status quick --scale tiny >/dev/null 2>&1; [ $$? -ne 2 ] && echo --resume)
+	$(BIN)/prm-rga suite run quick --scale tiny --resume 2>/dev/null || { [ $$? -eq 2 ] && \
+	  $(BIN)/prm-rga suite run quick --scale tiny; }
 	$(BIN)/prm-rga dashboard quick --out reports/quick
 	@echo
 	@echo "Results: reports/quick/report.md, reports/quick/index.html (open in a browser)"

@@ -274,3 +274,21 @@ def test_two_process_data_parallel_over_gloo(tmp_path, synth):
     steps = [m.step for m in client.get_metric_history(run_id, 'train/loss')]
     assert steps == [1, 2]
     assert 'val/bbox_mAP' in client.get_run(run_id).data.metrics
+
+
+def test_resume_refuses_a_suite_that_changed(tmp_path, synth):
+    """Continuing a launch whose trials were built from other configs would mix two
+    experiments in one MLflow run: --resume refuses and names the trials."""
+    from mlflow.entities import Param
+    uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
+    client = MlflowClient(uri)
+    experiment = client.create_experiment('unit')
+    parent = client.create_run(experiment, run_name='unit-tiny-1', tags={
+        'suite': 'unit', 'scale': 'tiny', 'tune_experiment': f'{tmp_path}/tune/unit-tiny-1'})
+    child = client.create_run(experiment, tags={'mlflow.parentRunId': parent.info.run_id,
+                                                'suite': 'unit', 'trial': 'lambda0=1.0;seed=0'})
+    client.log_batch(child.info.run_id, params=[Param('config_hash', 'an-older-config')])
+    args = launch_args(tmp_path, tracking_uri=uri, resume=True)
+    with pytest.raises(InputError, match=r"--resume: the trials \['lambda0=1.0;seed=0'\] of "
+                       'launch unit-tiny-1 are not in the suite as it is now'):
+        run_suite(SUITE, [trial(synth, 'lambda0=1.0;seed=0')], args)
