@@ -12,8 +12,18 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml tools/setup.sh
 	PYTHON=$(PYTHON) bash tools/setup.sh $(VENV)
 
+# The main job on the embedded default: the synthetic set (made once, cached in data/), the
+# quick suite on a private local Ray tracked in mlruns/, then its report and dashboard. A rerun
+# resumes the last quick launch (finished trials are kept); when there is none, or the suite
+# changed since, `--resume` exits 2 and a new launch starts.
 demo: setup
-	$(BIN)/prm-rga train experiments/configs/tiny/faster-rcnn_tiny_rga-prm_synth.py
+	$(BIN)/prm-rga data synth --out data/synth
+	$(BIN)/prm-rga suite run quick --scale tiny --resume 2>/dev/null || { [ $$? -eq 2 ] && \
+	  $(BIN)/prm-rga suite run quick --scale tiny; }
+	$(BIN)/prm-rga dashboard quick --out reports/quick
+	@echo
+	@echo "Results: reports/quick/report.md, reports/quick/index.html (open in a browser)"
+	@echo "MLflow UI on these runs: $(BIN)/prm-rga ui   (then open the address it prints)"
 
 test: setup
 	$(BIN)/python -m pytest tests

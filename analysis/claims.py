@@ -38,11 +38,11 @@ def _compare(cid, source, text, better: dict, worse: dict, lower_is_better=False
     (bl, b), (wl, w) = next(iter(better.items())), next(iter(worse.items()))
     if not len(b) or not len(w):
         missing = ', '.join(label for label, v in (*better.items(), *worse.items()) if not len(v))
-        return Claim(cid, source, text, NOT_ENOUGH, f'no finished runs: {missing}',
+        return Claim(cid, source, text, NOT_ENOUGH, f'no value (not run or not logged): {missing}',
                      _seeds(**{bl: b, wl: w}))
     holds = b.mean() < w.mean() if lower_is_better else b.mean() > w.mean()
     return Claim(cid, source, text, HOLDS if holds else FAILS,
-                 f'{bl} {_stat(b, d)} vs {wl} {_stat(w, d)}; Δ {b.mean() - w.mean():+.{d}f}',
+                 f'{bl} {_stat(b, d)} vs {wl} {_stat(w, d)}; Δ {b.mean() - w.mean():+.{d + 1}f}',
                  _seeds(**{bl: b, wl: w}))
 
 
@@ -129,14 +129,14 @@ def fig3(runs):
     base = measures.curves(runs, specs.BASELINE, keys)
     rga = measures.curves(runs, specs.RGA, keys)
     pos_text = ('RGA raises the training accuracy of positive proposals early: mean over the '
-                'first 25% of iterations, RGA > baseline')
+                'first half of the iterations, RGA > baseline')
     neg_text = ('RGA leaves the training accuracy of negative proposals about unchanged: '
                 '|mean RGA − mean baseline| over training ≤ 1% of the baseline mean')
     out = []
     if keys[0] in base and keys[0] in rga:
         out.append(_compare('fig3_pos', 'Fig. 3 Left', pos_text,
-                            {'RGA': measures.window_mean(rga[keys[0]], 0, 0.25)},
-                            {'baseline': measures.window_mean(base[keys[0]], 0, 0.25)}, d=3))
+                            {'RGA': measures.window_mean(rga[keys[0]], 0, 0.5)},
+                            {'baseline': measures.window_mean(base[keys[0]], 0, 0.5)}, d=3))
     else:
         out.append(Claim('fig3_pos', 'Fig. 3 Left', pos_text, NOT_ENOUGH,
                          'needs baseline and RGA runs with acc_pos', ''))
@@ -168,7 +168,8 @@ def fig5(runs):
         share = (total < a + b).where((a + b).notna()).mean()
         ratio = (total / (a + b)).mean()
         out.append(Claim(cid, src, text, HOLDS if share.mean() >= 0.99 else FAILS,
-                         f'share of iterations {_stat(share * 100)}%; mean ‖g1+g2‖/(‖g1‖+‖g2‖) '
+                         f'share of iterations {_stat(share * 100)}%; '
+                         f'mean ‖g1+g2‖/(‖g1‖+‖g2‖) '
                          f'{_stat(ratio, 3)}', ','.join(str(s) for s in share.index)))
     return out
 
@@ -186,7 +187,8 @@ def fig6(runs):
     return Claim('fig6', 'Fig. 6', text, HOLDS if holds else FAILS,
                  f'mean score R-CNN1 {_stat(per_seed["h0"], 3)}, R-CNN2 {_stat(per_seed["h1"], 3)}'
                  f' over {len(scores)} proposals; |diff| > 0.1 for {share:.1f}% of pairs (paper '
-                 f'{paper_values.FIG6_SHARE_DIFF_GT_01}%)', ','.join(str(s) for s in per_seed.index))
+                 f'{paper_values.FIG6_SHARE_DIFF_GT_01}%)',
+                 ','.join(str(s) for s in per_seed.index))
 
 
 def table_claims(runs):
@@ -209,12 +211,13 @@ def table_claims(runs):
                        ('1:9', ('in PRM', f(runs, specs.PRM, h1)),
                         ('alone', f(runs, dict(ratios='1:9'), ap)))]),
         _all_pairs('table1_ensemble', 'Tables 1, 5', 'the PRM ensemble beats each of its heads',
-                   [('', ('ensemble', f(runs, specs.PRM, ap)), ('R-CNN1', f(runs, specs.PRM, h0))),
-                    ('', ('ensemble', f(runs, specs.PRM, ap)), ('R-CNN2', f(runs, specs.PRM, h1)))]),
+                   [('', ('ensemble', f(runs, specs.PRM, ap)), (name, f(runs, specs.PRM, m)))
+                    for name, m in (('R-CNN1', h0), ('R-CNN2', h1))]),
         _compare('table5_x2', 'Table 5',
                  'PRM beats two separately trained detectors (1:1, 1:9) ensembled (AP)',
                  {'PRM': f(runs, specs.PRM, ap)}, {'Faster R-CNNx2': f(runs, sep, ap)}),
-        _all_pairs('table6', 'Table 6', 'a third head (1:3) does not help: AP of two heads ≥ three',
+        _all_pairs('table6', 'Table 6',
+                   'a third head (1:3) does not help: AP of two heads ≥ three',
                    [('w/o RGA', ('2 heads', f(runs, specs.PRM, ap)),
                      ('3 heads', f(runs, specs.PRM3, ap))),
                     ('w/ RGA', ('2 heads', f(runs, rga_prm, ap)),

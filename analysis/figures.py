@@ -1,12 +1,14 @@
 """The paper's figures from our runs, in its layout (PNG and PDF). A panel without runs says
 "not run" and what it needs, so every figure file exists."""
 import os.path as osp
+import textwrap
 
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis import measures, paper_values, specs  # noqa: E402
 
@@ -14,8 +16,8 @@ BASE, RGA_LABEL = 'Faster R-CNN', 'Faster R-CNN w/ RGA'
 
 
 def _not_run(ax, needs: str):
-    ax.text(0.5, 0.5, f'not run\n(needs {needs})', ha='center', va='center',
-            transform=ax.transAxes, color='0.4')
+    ax.text(0.5, 0.5, 'not run\n' + textwrap.fill(f'(needs {needs})', 36), ha='center',
+            va='center', transform=ax.transAxes, color='0.4')
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -34,7 +36,7 @@ def fig1a(runs):
     key = 'train/num_pos/h0'
     data = measures.curves(runs, specs.BASELINE, [key])
     if key in data:
-        _band(ax, data[key], BASE)
+        _band(ax, measures.smooth(data[key]), BASE)
         ax.set_xlabel('iteration')
         ax.set_ylabel('# positive proposals (per image)')
         ax.legend()
@@ -101,6 +103,7 @@ def fig3(runs):
                 _band(ax, frame, label, marker='o' if key.startswith('val/') else None)
                 drawn = True
         if drawn:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.legend(fontsize=7)

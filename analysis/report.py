@@ -40,8 +40,9 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
     step(1, f'loading runs of {", ".join(suites)}')
     runs = Runs(suites, tracking_uri, cache_dir=osp.join(out, '.artifacts'), scale=scale)
     frame = runs.frame
-    log(f'      {len(frame)} trial runs ({", ".join(f"{n} {s.lower()}" for s, n in frame["status"].value_counts().items()) if len(frame) else "none"}); '
-        f'scale {runs.scale}; store {runs.tracking_uri}')
+    counts = frame['status'].value_counts() if len(frame) else {}
+    log(f'      {len(frame)} trial runs ({", ".join(f"{n} {s.lower()}" for s, n in counts.items())}'
+        f'); scale {runs.scale}; store {runs.tracking_uri}')
     for suite in runs.missing_suites:
         log(f'      suite {suite}: no experiment in the store (its rows say "not run")')
     cols = [c for c in ('suite', 'trial', 'seed', 'status', 'error', 'run_id') if c in frame]
@@ -87,9 +88,13 @@ def markdown(report: Report) -> str:
         lines += [f'- {p.suite} / {p.trial}: {p.status}, {p.error or "no error recorded"}'
                   for p in report.problems.itertuples()]
         lines.append('')
-    lines += ['## Claims', '', '| claim | source | verdict | evidence | seeds |', '|---|---|---|---|---|']
-    lines += [f'| {c.claim} | {c.source} | **{c.verdict}** | {c.evidence} | {c.seeds} |'
-              for c in report.claims.itertuples()]
+    lines += ['## Claims', '', '| claim | source | verdict | evidence | seeds |',
+              '|---|---|---|---|---|']
+    def cell(text):
+        return str(text).replace('|', '\\|')
+
+    lines += [f'| {cell(c.claim)} | {c.source} | **{c.verdict}** | {cell(c.evidence)} | '
+              f'{cell(c.seeds)} |' for c in report.claims.itertuples()]
     lines += ['', '## Figures', '']
     lines += [f'![{name}](figures/{name}.png)' for name in report.figures]
     lines += ['', '## Tables', '']

@@ -81,10 +81,12 @@ TABLES = {
     }),
     'table5': TableSpec(_columns(('R1', H0), ('R2', H1), ('E', AP)), {
         ('Faster R-CNN', '1:1', '-'): Row(dict(ratios='1:1'), {'R1': AP}),
-        ('Faster R-CNNx2', '1:1', '1:9'): Row(dict(PRM, ensemble='separate')),
+        ('Faster R-CNNx2', '1:1', '1:9'): Row(dict(PRM, ensemble='separate'), {
+            'R1': 'm0/val/bbox_mAP', 'R2': 'm1/val/bbox_mAP', 'E': AP}),
         **{('Faster R-CNN w/ PRM', '1:1', r): Row(dict(ratios=f'1:1,{r}'))
            for r in ('1:1', '1:5', '1:9')},
-    }, note='Faster R-CNNx2: R1/R2 are the two separately trained detectors (val/h0, val/h1).'),
+    }, note='Faster R-CNNx2: R1/R2 are the two separately trained detectors (their own '
+            'evaluations, m0/ and m1/), E their proposal-level ensemble.'),
     'table6': TableSpec(BOX, {
         ('-', '-'): Row(PRM), ('✓', '-'): Row(PRM3),
         ('-', '✓'): Row(dict(PRM, **RGA)), ('✓', '✓'): Row(dict(PRM3, **RGA)),

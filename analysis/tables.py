@@ -24,14 +24,14 @@ def build(runs, name: str) -> pd.DataFrame:
             metric = col.metric if row.metrics is None else row.metrics.get(column)
             rec = dict(zip(paper.labels, label), table=name, column=column,
                        paper=paper_row[column], metric=metric, mean=np.nan, std=np.nan, n=0,
-                       seeds='', run_ids='', unfinished='')
+                       runs=0, seeds='', run_ids='', unfinished='')
             if metric is not None:
                 selector = {**row.params, **col.params}
                 done = runs.select(selector)
-                values = done[metric] * 100 if metric in done else pd.Series(dtype=float)
-                used = done[values.notna().to_numpy()] if len(done) else done
+                values = done[metric] * 100 if metric in done else pd.Series(np.nan, done.index)
+                used = done[values.notna().to_numpy()]
                 rec.update(seed_stats(values), seeds=' '.join(str(s) for s in used['seed']),
-                           run_ids=' '.join(used['run_id']) if len(used) else '')
+                           run_ids=' '.join(used['run_id']), runs=len(done))
                 other = runs.select(selector, finished=False)
                 if len(other):
                     rec['unfinished'] = ' '.join(f'{s.lower()}' for s in other['status'])
@@ -48,8 +48,11 @@ def digits(name: str) -> int:
 
 
 def ours_text(cell, d=1) -> str:
-    if cell['metric'] is None:
+    if pd.isna(cell['metric']):
         return '-'
+    if cell['n'] == 0 and cell['runs']:
+        runs = f'{cell["runs"]} run' + ('s' if cell['runs'] > 1 else '')
+        return f'not logged ({runs} without {cell["metric"]})'
     if cell['n'] == 0:
         unfinished = cell['unfinished'].split()
         detail = ', '.join(f'{unfinished.count(s)} {s}' for s in sorted(set(unfinished)))

@@ -5,7 +5,6 @@ import base64
 import html
 import os.path as osp
 import time
-from urllib.parse import urlparse
 
 from analysis import paper_values, report, specs, tables
 
@@ -26,7 +25,7 @@ def ui_base(tracking_uri: str, mlflow_ui=None) -> str:
     """Where the MLflow UI serves the store: the server itself, or `prm-rga ui`'s local one."""
     if mlflow_ui:
         return mlflow_ui.rstrip('/')
-    if urlparse(tracking_uri).scheme in ('http', 'https'):
+    if tracking_uri.startswith(('http://', 'https://')):
         return tracking_uri.rstrip('/')
     return 'http://127.0.0.1:5000'
 

@@ -408,6 +408,20 @@ def run_suite(suite, trials, args) -> int:
         ray.shutdown()
 
 
+def _check_same_trials(client, experiment_id: str, parent, trials) -> None:
+    """--resume continues the trials of the last launch: if the suite file or a config changed
+    since, continuing would mix two experiments in one run, so that is refused."""
+    hashes = {t.name: t.params['config_hash'] for t in trials}
+    runs = client.search_runs([experiment_id], filter_string='tags.`mlflow.parentRunId` = '
+                              f'{_quote(parent.info.run_id)}')
+    changed = sorted(r.data.tags['trial'] for r in runs
+                     if hashes.get(r.data.tags['trial']) != r.data.params.get('config_hash'))
+    if changed:
+        raise InputError(f'--resume: the trials {changed} of launch {parent.info.run_name} are '
+                         'not in the suite as it is now (the suite file or a config changed); '
+                         'run without --resume to start a new launch')
+
+
 def _launch(suite, trials, args, uri) -> int:
     client = MlflowClient(uri)
     experiment_id = tracking.get_or_create_experiment(client, suite.name, uri)
@@ -418,6 +432,8 @@ def _launch(suite, trials, args, uri) -> int:
     if args.resume and parent is None:
         raise InputError(f'--resume: no earlier launch of suite {suite.name} at scale '
                          f'{args.scale} in {uri}')
+    if parent is not None:
+        _check_same_trials(client, experiment_id, parent, trials)
     if parent is None:
         run_id = uuid.uuid4().hex[:8]
         name = f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-{run_id}'

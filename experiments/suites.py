@@ -235,6 +235,7 @@ def _set_heads(cfg: Config, fractions: list, sampling: str) -> None:
         roi_head.type = 'ParallelRoIHead'
         roi_head.bbox_head = [roi_head.bbox_head] * len(fractions)
         cfg.model.train_cfg.rcnn = per_stage[0]
+    roi_head.predict_each_head = True  # each head's AP too (Table 1)
 
 
 def _set_rga(cfg: Config, lambda0: float, anneal: bool) -> None:

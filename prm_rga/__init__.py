@@ -9,6 +9,7 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated', categor
 from prm_rga.checkpoint import allow_mmengine_checkpoints  # noqa: E402
 from prm_rga.datasets import CrowdHumanDataset
 from prm_rga.ensemble import ProposalEnsemble
+from prm_rga.eval_dump import EvalDumpHook
 from prm_rga.finite_loss_hook import FiniteLossHook
 from prm_rga.hard_ratio_sampler import HardRatioSampler
 from prm_rga.metrics import (CrowdHumanMetric, GTCountSubsetMetric, crowdhuman_mmr,
@@ -16,12 +17,13 @@ from prm_rga.metrics import (CrowdHumanMetric, GTCountSubsetMetric, crowdhuman_m
 from prm_rga.parallel_cascade_roi_head import ParallelCascadeRoIHead
 from prm_rga.parallel_roi_head import ParallelBBoxHeads, ParallelRoIHead
 from prm_rga.rga import AmpRGAOptimWrapper, RGAOptimWrapper, rga_lambda
+from prm_rga.telemetry import GradNormHook, RoITelemetryHook
 
 allow_mmengine_checkpoints()
 
 __all__ = [
-    'AmpRGAOptimWrapper', 'CrowdHumanDataset', 'CrowdHumanMetric', 'FiniteLossHook',
-    'GTCountSubsetMetric', 'HardRatioSampler', 'ParallelBBoxHeads', 'ParallelCascadeRoIHead',
-    'ParallelRoIHead', 'ProposalEnsemble', 'RGAOptimWrapper', 'crowdhuman_mmr',
-    'gt_count_subset_ap', 'rga_lambda'
+    'AmpRGAOptimWrapper', 'CrowdHumanDataset', 'CrowdHumanMetric', 'EvalDumpHook', 'FiniteLossHook',
+    'GTCountSubsetMetric', 'GradNormHook', 'HardRatioSampler', 'ParallelBBoxHeads',
+    'ParallelCascadeRoIHead', 'ParallelRoIHead', 'ProposalEnsemble', 'RGAOptimWrapper',
+    'RoITelemetryHook', 'crowdhuman_mmr', 'gt_count_subset_ap', 'rga_lambda'
 ]

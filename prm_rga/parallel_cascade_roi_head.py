@@ -16,22 +16,26 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import InstanceList
 from prm_rga.errors import InputError
-from prm_rga.parallel_roi_head import ParallelBBoxHeads, build_samplers, sample_per_head
+from prm_rga.parallel_roi_head import (HeadPredictions, ParallelBBoxHeads, build_samplers,
+                                       sample_per_head)
 
 
 @MODELS.register_module()
-class ParallelCascadeRoIHead(CascadeRoIHead):
+class ParallelCascadeRoIHead(HeadPredictions, CascadeRoIHead):
     """Cascade RoI head whose stages each hold parallel bbox heads.
 
     Args:
         bbox_head: one list of bbox head configs per stage.
         test_head: ``None`` for the ensemble, or the index of the head used in every stage.
+        predict_each_head: also predict with each head alone (the same index in every stage),
+            see ``HeadPredictions``.
         train_cfg: ``model.train_cfg.rcnn``: per stage, a list with one assigner/sampler config
             per head of that stage.
     """
 
     def __init__(self, num_stages: int, stage_loss_weights, bbox_head: List[list],
-                 test_head=None, mask_head=None, **kwargs) -> None:
+                 test_head=None, mask_head=None, predict_each_head: bool = False,
+                 **kwargs) -> None:
         if mask_head is not None:
             raise InputError('roi_head.mask_head: ParallelCascadeRoIHead predicts boxes only')
         if not isinstance(bbox_head, (list, tuple)) or len(bbox_head) != num_stages:
@@ -43,6 +47,11 @@ class ParallelCascadeRoIHead(CascadeRoIHead):
                              f'(num_stages={num_stages}), got {len(train_cfg)}')
         super().__init__(num_stages, stage_loss_weights, bbox_head=bbox_head, **kwargs)
         self.test_head = test_head
+        self.predict_each_head = predict_each_head
+
+    @property
+    def num_heads(self) -> int:
+        return min(len(heads) for heads in self.bbox_head)
 
     @property
     def test_head(self):
@@ -50,10 +59,9 @@ class ParallelCascadeRoIHead(CascadeRoIHead):
 
     @test_head.setter
     def test_head(self, index) -> None:
-        num_heads = min(len(heads) for heads in self.bbox_head)
-        if index is not None and index not in range(num_heads):
+        if index is not None and index not in range(self.num_heads):
             raise InputError(f'roi_head.test_head must be None or a head index in '
-                             f'[0, {num_heads}), got {index!r}')
+                             f'[0, {self.num_heads}), got {index!r}')
         for heads in self.bbox_head:
             heads.test_head = index
 

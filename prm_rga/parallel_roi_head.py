@@ -138,25 +138,65 @@ def sample_per_head(assigners, samplers, share_assignment: bool, x: Tuple[Tensor
     return sampled
 
 
+class HeadPredictions:
+    """With ``predict_each_head=True``, ``predict`` also predicts with every head alone on the
+    same backbone features and proposals (the heads' RoI passes and NMS are repeated, the
+    backbone and RPN are not) and puts head i's boxes in ``pred_instances_h{i}`` of each data
+    sample; ``GTCountSubsetMetric`` reports their AP as ``h{i}/bbox_mAP`` (Table 1's columns)."""
+
+    def predict(self, x, rpn_results_list: InstanceList, batch_data_samples: SampleList,
+                rescale: bool = False) -> InstanceList:
+        results = super().predict(x, rpn_results_list, batch_data_samples, rescale)
+        if not self.predict_each_head or self.test_head is not None:
+            return results
+        metas = [sample.metainfo for sample in batch_data_samples]
+        for i in range(self.num_heads):
+            self.test_head = i
+            try:
+                per_head = self.predict_bbox(x, metas, rpn_results_list, self.test_cfg,
+                                             rescale=rescale)
+            finally:
+                self.test_head = None
+            for sample, result in zip(batch_data_samples, per_head):
+                sample.set_field(result, f'pred_instances_h{i}')
+        return results
+
+
 @MODELS.register_module()
-class ParallelRoIHead(StandardRoIHead):
+class ParallelRoIHead(HeadPredictions, StandardRoIHead):
     """RoI head with parallel bbox heads, each trained with its own sampling ratio.
 
     Args:
         bbox_head: a list of bbox head configs (``Shared2FCBBoxHead`` in the paper).
         test_head: ``None`` predicts with the ensemble; an index predicts with that head alone
             (its own logits and boxes), as in Table 1's per-module columns.
+        predict_each_head: also predict with each head alone, see ``HeadPredictions``.
         train_cfg: ``model.train_cfg.rcnn``, a list with one ``assigner``/``sampler`` config per
             head; the head with the largest ``sampler.pos_fraction`` regresses boxes at test
             time (ties: the first).
+        mask_head: optional (Mask R-CNN with PRM). It needs its own ``mask_roi_extractor``
+            and trains on the positives sampled for the regressing head, with that head's
+            ``train_cfg.rcnn`` entry (``mask_size``): one mask head, fed like Mask R-CNN's.
     """
 
     def __init__(self, bbox_head: List[ConfigType], test_head=None, mask_head=None,
-                 **kwargs) -> None:
-        if mask_head is not None:
-            raise InputError('roi_head.mask_head: ParallelRoIHead predicts boxes only')
-        super().__init__(bbox_head=bbox_head, **kwargs)
+                 mask_roi_extractor=None, predict_each_head: bool = False, **kwargs) -> None:
+        if mask_head is not None and mask_roi_extractor is None:
+            raise InputError('roi_head.mask_roi_extractor: ParallelRoIHead needs one for its '
+                             'mask_head (the bbox heads do not share RoI features with it)')
+        super().__init__(bbox_head=bbox_head, mask_head=mask_head,
+                         mask_roi_extractor=mask_roi_extractor, **kwargs)
         self.test_head = test_head
+        self.predict_each_head = predict_each_head
+        if self.with_mask and self.train_cfg:
+            reg = int(self.bbox_head.reg_index)
+            if 'mask_size' not in self.train_cfg[reg]:
+                raise InputError(f'train_cfg.rcnn[{reg}].mask_size: the mask head trains with '
+                                 'the regressing head\'s entry, which has no mask_size')
+
+    @property
+    def num_heads(self) -> int:
+        return len(self.bbox_head)
 
     @property
     def test_head(self):
@@ -190,4 +230,11 @@ class ParallelRoIHead(StandardRoIHead):
                                   x, rpn_results_list, batch_data_samples)
         losses, _ = self.bbox_head.loss(lambda rois: self._roi_feats(x, rois), sampled,
                                         self.train_cfg)
+        if self.with_mask:
+            reg = int(self.bbox_head.reg_index)
+            pos_rois = bbox2roi([res.pos_priors for res in sampled[reg]])
+            mask_preds = self._mask_forward(x, pos_rois)['mask_preds']
+            losses.update(self.mask_head.loss_and_target(
+                mask_preds, sampled[reg], unpack_gt_instances(batch_data_samples)[0],
+                self.train_cfg[reg])['loss_mask'])
         return losses

@@ -9,6 +9,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from prm_rga.errors import InputError
+from prm_rga.metrics.gt_count import check_xywh
 
 
 def load_config(path: str, cfg_options=None) -> Config:
@@ -39,6 +40,9 @@ def _check_annotations(path: str, field: str) -> None:
     missing = [key for key in ('images', 'annotations', 'categories') if key not in data]
     if not isinstance(data, dict) or missing:
         raise InputError(f'{field}: {path} is not a COCO annotation file (missing {missing})')
+    for k, ann in enumerate(data['annotations']):
+        check_xywh(ann.get('bbox') if isinstance(ann, dict) else None,
+                   f'{field}: {path}, annotations[{k}].bbox')
 
 
 def check_data(cfg: Config) -> None:

@@ -62,3 +62,25 @@ class RoIInputs:
 @pytest.fixture
 def roi_inputs():
     return RoIInputs()
+
+
+def tiny_scale_yaml(epochs: int = 1, gpus: int = 0) -> str:
+    """The `scales:` block of a test suite file: tiny trials on the 16-image synthetic set
+    (made by the test at $PRM_RGA_SYNTH), in-process data loading, logging every iteration."""
+    return f"""scales:
+  tiny:
+    resources: {{CPU: 1, GPU: {gpus}}}
+    cfg_options:
+      synth_data.num_train: 16
+      synth_data.num_val: 8
+      train_cfg.max_epochs: {epochs}
+      train_cfg.val_interval: 1
+      default_hooks.logger.interval: 1
+      default_hooks.checkpoint.interval: 1
+      train_dataloader.num_workers: 0
+      train_dataloader.persistent_workers: false
+      val_dataloader.num_workers: 0
+      val_dataloader.persistent_workers: false
+      test_dataloader.num_workers: 0
+      test_dataloader.persistent_workers: false
+"""

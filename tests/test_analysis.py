@@ -1,12 +1,17 @@
 """Report on a fixture MLflow store: every table and figure is produced, cells are the seed
 statistics of the logged values, missing runs say "not run", a failed run is reported."""
 import os.path as osp
+import socket
 import statistics
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pandas as pd
 import pytest
 
-from analysis import claims, paper_values, report, specs
+from analysis import claims, paper_values, report, specs, tables
 from analysis.runs import Runs
 from mlflow_store import write_store
 from prm_rga.cli import main
@@ -62,9 +67,10 @@ def test_cell_is_mean_std_n_of_the_seeds(store, built):
     assert c['mean'] == pytest.approx(statistics.mean(values.values()))
     assert c['std'] == pytest.approx(statistics.stdev(values.values()))
     assert c['diff'] == pytest.approx(c['mean'] - 58.5)
-    text = f'{statistics.mean(values.values()):.1f} ± {statistics.stdev(values.values()):.1f} (n=2)'
+    mean, std = statistics.mean(values.values()), statistics.stdev(values.values())
+    text = f'{mean:.1f} ± {std:.1f} (n=2)'
     md = open(osp.join(built.out, 'tables', 'table4.md'), encoding='utf-8').read()
-    assert f'| 7 | - | 36.7 | ' in md and text in md
+    assert '| 7 | - | 36.7 | ' in md and text in md
 
 
 def test_a_seed_run_by_two_suites_counts_once_latest_wins(store, built):
@@ -76,10 +82,36 @@ def test_a_seed_run_by_two_suites_counts_once_latest_wins(store, built):
     assert c['mean'] == pytest.approx(statistics.mean(values.values()))
 
 
+def test_undefined_coco_ap_is_no_value(built):
+    c = cell(built, 'table2', ('Faster R-CNN', 'ResNet-50', '1x'), 'AP')
+    assert c['n'] == 3
+    assert built.runs.select({})['val/bbox_mAP_l'].isna().all()  # pycocotools' -1
+
+
+def test_ensemble_members_fill_table5_x2(store, built):
+    members = logged(store, 'table5', dict(ratios='1:1,1:9', ensemble='separate'),
+                     'm1/val/bbox_mAP')
+    c = cell(built, 'table5', ('Faster R-CNNx2', '1:1', '1:9'), 'R2')
+    assert c['n'] == 2 and c['mean'] == pytest.approx(statistics.mean(members.values()))
+    verdicts = built.claims.set_index('id')['verdict']
+    assert verdicts['table5_x2'] == claims.HOLDS  # PRM 31.8 vs the x2 ensemble 30.65
+
+
+def test_runs_varying_a_config_key_fill_no_row(built):
+    assert (built.runs.frame['config_axes'] == 'model.rpn_head.num_convs=2').sum() == 1
+    assert cell(built, 'table4', ('1', '-'), 'AP')['seeds'] == '0 1 2'  # not seed 3
+
+
 def test_params_not_logged_take_the_defaults(built):
     # quick logs only lambda0 and ratios; anneal defaults to true, so its λ0=7 runs are RGA.
     assert cell(built, 'table2', ('Faster R-CNN w/ RGA', 'ResNet-50', '1x'), 'AP')['n'] == 3
     assert cell(built, 'table1', ('✓', '✓'), 'R-CNN2')['n'] == 3
+
+
+def test_cells_the_paper_leaves_empty_stay_empty(built):
+    md = open(osp.join(built.out, 'tables', 'table1.md'), encoding='utf-8').read()
+    row = next(line for line in md.splitlines() if line.startswith('| ✓ |  |'))
+    assert row.split(' | ')[5:8] == ['-', '-', '-']  # R-CNN2 of the 1:1-alone row: '-'
 
 
 def test_missing_runs_say_not_run(built):
@@ -90,6 +122,15 @@ def test_missing_runs_say_not_run(built):
     table = pd.read_csv(osp.join(built.out, 'tables', 'table2.csv'))
     assert table['n'].eq(0).sum() > 0 and table.loc[table['n'] == 0, 'mean'].isna().all()
     assert built.runs.missing_suites == [MISSING]
+
+
+def test_a_metric_no_run_logged_says_so(store, tmp_path):
+    runs = Runs(['quick'], store['uri'], cache_dir=str(tmp_path))
+    runs.frame = runs.frame.drop(columns=['val/h1/bbox_mAP'])
+    cells = tables.build(runs, 'table1').set_index('column')
+    prm = cells[(cells['1:1'] == '✓') & (cells['1:9'] == '✓')].loc['R-CNN2']
+    assert prm['n'] == 0 and prm['runs'] == 3
+    assert tables.ours_text(prm) == 'not logged (3 runs without val/h1/bbox_mAP)'
 
 
 def test_failed_run_is_reported_not_counted(built):
@@ -108,7 +149,7 @@ def test_claim_verdicts(built):
     for cid in ('fig1a', 'fig1b', 'fig2', 'fig3_pos', 'fig3_neg', 'fig5_prm', 'fig5_mask',
                 'fig6', 'table4', 'table1_heads', 'table8'):
         assert verdicts[cid] == claims.HOLDS, cid
-    for cid in ('table5_x2', 'table6', 'table7'):
+    for cid in ('table6', 'table7'):
         assert verdicts[cid] == claims.NOT_ENOUGH, cid
     table4 = built.claims.set_index('id').loc['table4']
     assert 'n=3' in table4['evidence'] and 'constant: 0,1' in table4['seeds']
@@ -119,7 +160,7 @@ def test_claims_that_fail_or_lack_runs_say_so(store, tmp_path):
     verdicts = {c.id: c.verdict for c in claims.table_claims(runs)}
     assert verdicts['table8'] == claims.NOT_ENOUGH
     worse = claims._compare('x', 'x', 'x', {'a': pd.Series([1.0])}, {'b': pd.Series([2.0])})
-    assert worse.verdict == claims.FAILS and 'Δ -1.0' in worse.evidence
+    assert worse.verdict == claims.FAILS and 'Δ -1.00' in worse.evidence
 
 
 def test_report_command(store, tmp_path, capsys):
@@ -137,3 +178,62 @@ def test_bad_store_is_an_input_error(tmp_path, capsys):
     assert not osp.exists(tmp_path / 'nothing.db')
     assert main(['report', 'quick', '--tracking-uri', uri, '--out', str(tmp_path)]) == 2
     assert 'no MLflow database' in capsys.readouterr().err
+
+
+def test_unknown_suites_give_an_empty_report(store, tmp_path):
+    rep = report.build(['nope'], store['uri'], str(tmp_path), log=lambda m: None)
+    assert rep.runs.missing_suites == ['nope'] and len(rep.runs.frame) == 0
+    assert set(rep.claims['verdict']) == {claims.NOT_ENOUGH}
+    assert all((cells['n'] == 0).all() for cells in rep.tables.values())
+
+
+@pytest.fixture
+def server(store):
+    """`mlflow server` on the fixture store (what a cluster's tracking URI points at)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [osp.join(osp.dirname(sys.executable), 'mlflow'), 'server', '--backend-store-uri',
+         store['uri'], '--host', '127.0.0.1', '--port', str(port), '--workers', '1'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f'{url}/health', timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_a_tracking_server_gives_the_same_runs(store, server, tmp_path):
+    local = Runs(['quick', 'table4'], store['uri'], cache_dir=str(tmp_path / 'a'))
+    remote = Runs(['quick', 'table4'], server, cache_dir=str(tmp_path / 'b'))
+    cols = ['run_id', 'status', 'lambda0', 'ratios', 'seed', 'val/bbox_mAP']
+    pd.testing.assert_frame_equal(local.frame.sort_values('run_id')[cols].reset_index(drop=True),
+                                  remote.frame.sort_values('run_id')[cols].reset_index(drop=True))
+    keys = ['train/acc_pos/h0', 'val/bbox_mAP']
+    pd.testing.assert_frame_equal(local.history(local.frame['run_id'], keys),
+                                  remote.history(remote.frame['run_id'], keys))
+    run_id = local.select(specs.PRM)['run_id'].iloc[0]
+    assert osp.getsize(remote.artifact(run_id, 'scores.npz')) > 0
+    assert remote.artifact(run_id, 'missing.npz') is None
+
+
+def test_unreachable_server_is_an_input_error():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    with pytest.raises(InputError, match=f'127.0.0.1:{port}'):
+        Runs(['quick'], f'http://127.0.0.1:{port}')
+
+
+def test_scale_selects_runs(store, tmp_path):
+    assert Runs(['quick'], store['uri'], cache_dir=str(tmp_path)).scale == 'tiny'
+    paper = Runs(['quick'], store['uri'], cache_dir=str(tmp_path), scale='paper')
+    assert len(paper.frame) == 0 and len(paper.select({})) == 0

@@ -17,6 +17,7 @@ import urllib.request
 import pytest
 from mlflow import MlflowClient
 
+from conftest import tiny_scale_yaml
 from prm_rga.cli import main
 
 TESTS = osp.dirname(osp.abspath(__file__))
@@ -31,20 +32,6 @@ description: cluster test
 variants:
   - {}
   - {lambda0: 7}
-scales:
-  tiny:
-    resources: {CPU: 1, GPU: 0}
-    cfg_options:
-      synth_data.num_train: 16
-      synth_data.num_val: 8
-      train_cfg.max_epochs: %d
-      train_cfg.val_interval: 1
-      default_hooks.logger.interval: 1
-      default_hooks.checkpoint.interval: 1
-      train_dataloader.num_workers: 0
-      train_dataloader.persistent_workers: false
-      val_dataloader.num_workers: 0
-      val_dataloader.persistent_workers: false
 """
 
 
@@ -155,7 +142,7 @@ def run_cli(synth: str, *argv) -> tuple:
 
 def suite_file(tmp_path, epochs: int) -> str:
     path = tmp_path / 'cluster_test.yaml'
-    path.write_text(SUITE_YAML % epochs)
+    path.write_text(SUITE_YAML + tiny_scale_yaml(epochs))
     return str(path)
 
 
@@ -198,7 +185,7 @@ def test_bad_cluster_input_fails_fast_without_runs(cluster, synth, tmp_path, mon
     monkeypatch.setenv('PRM_RGA_SYNTH', synth)
     path = suite_file(tmp_path, 1)
     gpu = tmp_path / 'gpu_test.yaml'
-    gpu.write_text(SUITE_YAML.replace('GPU: 0', 'GPU: 1') % 1)
+    gpu.write_text(SUITE_YAML + tiny_scale_yaml(gpus=1))
     client = MlflowClient(uri)
     before = client.search_experiments()
     start = time.monotonic()

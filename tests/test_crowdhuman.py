@@ -171,6 +171,14 @@ def test_unknown_detection_id():
         crowdhuman_mmr(GT, [dict(ID='zzz', dtboxes=[])])
 
 
+def test_detection_with_negative_width_is_named():
+    dets = [dict(ID='a', dtboxes=[det(0, 0, 10, 20, 0.9)]),
+            dict(ID='b', dtboxes=[det(0, 0, 10, 20, 0.9), det(5, 5, -3, 4, 0.5)])]
+    with pytest.raises(InputError, match=r"detection record 1 \(ID 'b'\): dtboxes\[1\]\.box "
+                                         'has a negative width'):
+        crowdhuman_mmr(GT, dets)
+
+
 def write_odgt(path, records):
     path.write_text(''.join(json.dumps(r) + '\n' for r in records))
     return str(path)

@@ -137,6 +137,19 @@ def test_unknown_image_ids_are_named():
         gt_count_subset_ap(coco_of(dataset), dets)
 
 
+@pytest.mark.parametrize('bbox, match', [
+    ([1, 2, -3, 4], r'detections\[3\]\.bbox: \[1, 2, -3, 4\] has a negative width'),
+    ([1, 2, 3, -4], 'negative height'),
+    ([1, 2, 3], 'not a list of 4 numbers'),
+    ([1, 2, float('nan'), 4], 'not a list of 4 numbers'),
+])
+def test_bad_detection_boxes_are_named(bbox, match):
+    dataset, dets = random_coco(8, num_images=10)
+    dets[3] = dict(dets[3], bbox=bbox)
+    with pytest.raises(InputError, match=match):
+        gt_count_subset_ap(coco_of(dataset), dets)
+
+
 @pytest.mark.parametrize('ranges,match', [
     ((), 'empty'),
     (((1, 5), (4, None)), 'overlap'),
@@ -197,3 +210,43 @@ def test_metric_rejects_bad_ranges_at_build(tmp_path):
     path.write_text(json.dumps(random_coco(11, num_images=3)[0]))
     with pytest.raises(InputError, match='empty'):
         METRICS.build(dict(type='GTCountSubsetMetric', ann_file=str(path), ranges=[]))
+
+
+def test_metric_per_head_ap(tmp_path):
+    """Predictions carrying pred_instances_h{i} get h{i}/ keys equal to the function on them."""
+    dataset, _ = random_coco(12, num_images=20)
+    path = tmp_path / 'gt.json'
+    path.write_text(json.dumps(dataset))
+    evaluator = Evaluator([METRICS.build(dict(type='GTCountSubsetMetric', ann_file=str(path),
+                                              prefix='val'))])
+    evaluator.dataset_meta = dict(classes=[c['name'] for c in dataset['categories']])
+    g = torch.Generator().manual_seed(1)
+    samples, dets = [], [[], []]
+    for img in dataset['images']:
+        own = [a for a in dataset['annotations'] if a['image_id'] == img['id']]
+        xyxy = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in own)] +
+                            [[10.0, 10.0, 90.0, 70.0]], dtype=torch.float32)
+        labels = torch.tensor([a['category_id'] - 1 for a in own] + [0])
+        heads = []
+        for i in range(2):
+            boxes = xyxy + torch.randn(xyxy.shape, generator=g) * 6 * (1 + i)
+            boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + 1)  # a model's boxes
+            heads.append(dict(bboxes=boxes, scores=torch.rand(len(xyxy), generator=g),
+                              labels=labels))
+        samples.append(dict(img_id=img['id'], ori_shape=(img['height'], img['width']),
+                            pred_instances=heads[0], pred_instances_h0=heads[0],
+                            pred_instances_h1=heads[1]))
+        for i, head in enumerate(heads):
+            for (x1, y1, x2, y2), s, label in zip(head['bboxes'].tolist(),
+                                                  head['scores'].tolist(), labels.tolist()):
+                dets[i].append(dict(image_id=img['id'], category_id=label + 1,
+                                    bbox=[x1, y1, x2 - x1, y2 - y1], score=s))
+    evaluator.process(data_samples=samples)
+    got = evaluator.evaluate(len(samples))
+    for i in range(2):
+        want = gt_count_subset_ap(str(path), dets[i])
+        for name, stats in want.items():
+            for k in AP_FIELDS:
+                key = f'val/h{i}/{k}' if name == 'all' else f'val/h{i}/{name}/{k}'
+                assert got[key] == pytest.approx(stats[k], abs=1e-12), key
+    assert got['val/h0/bbox_mAP'] == got['val/bbox_mAP'] != got['val/h1/bbox_mAP']

@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 from mmengine.config import Config
 
-from conftest import CONFIGS
+from conftest import CONFIGS, tiny_scale_yaml
 from experiments.launcher import run_suite
 from experiments.suites import Suite, Trial, config_hash
 from prm_rga.errors import InputError
@@ -111,23 +111,7 @@ description: the launcher's CLI test
 variants:
   - {ratios: '1:1,1:9', ensemble: separate, model.rpn_head.loss_bbox.loss_weight: 1.0}
   - {model.rpn_head.loss_bbox.loss_weight: '.nan'}  # diverges at iteration 1
-scales:
-  tiny:
-    resources: {CPU: 1, GPU: 0}
-    cfg_options:
-      synth_data.num_train: 16
-      synth_data.num_val: 8
-      train_cfg.max_epochs: 1
-      train_cfg.val_interval: 1
-      default_hooks.logger.interval: 1
-      default_hooks.checkpoint.interval: 1
-      train_dataloader.num_workers: 0
-      train_dataloader.persistent_workers: false
-      val_dataloader.num_workers: 0
-      val_dataloader.persistent_workers: false
-      test_dataloader.num_workers: 0
-      test_dataloader.persistent_workers: false
-"""
+""" + tiny_scale_yaml()
 
 
 def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, synth, capsys,
@@ -290,3 +274,21 @@ def test_two_process_data_parallel_over_gloo(tmp_path, synth):
     steps = [m.step for m in client.get_metric_history(run_id, 'train/loss')]
     assert steps == [1, 2]
     assert 'val/bbox_mAP' in client.get_run(run_id).data.metrics
+
+
+def test_resume_refuses_a_suite_that_changed(tmp_path, synth):
+    """Continuing a launch whose trials were built from other configs would mix two
+    experiments in one MLflow run: --resume refuses and names the trials."""
+    from mlflow.entities import Param
+    uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
+    client = MlflowClient(uri)
+    experiment = client.create_experiment('unit')
+    parent = client.create_run(experiment, run_name='unit-tiny-1', tags={
+        'suite': 'unit', 'scale': 'tiny', 'tune_experiment': f'{tmp_path}/tune/unit-tiny-1'})
+    child = client.create_run(experiment, tags={'mlflow.parentRunId': parent.info.run_id,
+                                                'suite': 'unit', 'trial': 'lambda0=1.0;seed=0'})
+    client.log_batch(child.info.run_id, params=[Param('config_hash', 'an-older-config')])
+    args = launch_args(tmp_path, tracking_uri=uri, resume=True)
+    with pytest.raises(InputError, match=r"--resume: the trials \['lambda0=1.0;seed=0'\] of "
+                       'launch unit-tiny-1 are not in the suite as it is now'):
+        run_suite(SUITE, [trial(synth, 'lambda0=1.0;seed=0')], args)

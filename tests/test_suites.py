@@ -47,7 +47,7 @@ def test_quick_suite_is_baseline_rga_prm_and_both():
     got = {(t.params['ratios'], t.params['lambda0']) for t in trials}
     assert got == {('1:3', '1'), ('1:3', '7'), ('1:1,1:9', '1'), ('1:1,1:9', '7')}
     assert trials[1].name == 'ratios=1:3;lambda0=7;seed=0'
-    assert all(t.configs[0].train_cfg.max_epochs == 4 for t in trials)
+    assert all(t.configs[0].train_cfg.max_epochs == 6 for t in trials)
     assert len({t.params['config_hash'] for t in trials}) == 4
     cfg = trials[0].configs[0]  # data where the suite was launched, wherever the trial runs
     paths = [cfg.synth_data.out_dir, cfg.train_dataloader.dataset.data_root,

@@ -71,6 +71,15 @@ def test_missing_config_dataset_and_corrupt_annotations(capsys, tmp_path, small_
                     *data_options(small_synth), 'synth_data=None',
                     f'train_dataloader.dataset.data_root={bad}/')
     assert code == 2 and 'instances_train.json is not valid JSON' in err, err
+    (bad / 'annotations' / 'instances_train.json').write_text(json.dumps(dict(
+        images=[dict(id=1, file_name='a.png', width=64, height=64)], categories=[],
+        annotations=[dict(id=1, image_id=1, bbox=[0, 0, 5, 5]),
+                     dict(id=2, image_id=1, bbox=[10, 10, -4, 5])])))
+    code, err = run(capsys, 'train', PRM, '--work-dir', str(tmp_path), '--cfg-options',
+                    *data_options(small_synth), 'synth_data=None',
+                    f'train_dataloader.dataset.data_root={bad}/')
+    assert code == 2 and re.search(r'instances_train.json, annotations\[1\]\.bbox: '
+                                   r'\[10, 10, -4, 5\] has a negative width', err), err
     assert not (tmp_path / 'last_checkpoint').exists()
 
 
@@ -131,8 +140,34 @@ def test_tiny_training_learns(tmp_path, small_synth):
     losses = [row['loss'] for row in rows if 'loss' in row]
     assert len(losses) == 30 * 6
     assert sum(losses[-12:]) < 0.5 * sum(losses[:12]), (losses[:12], losses[-12:])
-    (val, ) = [row for row in rows if 'coco/bbox_mAP' in row]
-    assert val['coco/bbox_mAP'] > 0.02 and val['coco/bbox_mAP_50'] > 0.06, val
+    (val, ) = [row for row in rows if 'val/bbox_mAP' in row]
+    assert val['val/bbox_mAP'] > 0.02 and val['val/bbox_mAP_50'] > 0.06, val
+
+
+def test_telemetry_reaches_the_log_and_the_artifacts(tmp_path, small_synth):
+    """The tiny PRM config logs the per-head telemetry every iteration, gradient norms at their
+    interval, val AP per GT-count subset and per head, and leaves the val dumps."""
+    assert main(['train', PRM, '--work-dir', str(tmp_path), '--cfg-options',
+                 *data_options(small_synth), 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+                 'custom_hooks.2.interval=3', 'default_hooks.logger.interval=1',
+                 f'visualizer.name={tmp_path.name}']) == 0
+    rows = scalars(tmp_path)
+    train = [row for row in rows if 'loss' in row]
+    assert len(train) == 6
+    for row in train:
+        for key in ('num_pos', 'acc_pos', 'acc_neg'):
+            assert {f'{key}/h0', f'{key}/h1'} <= set(row), row
+        assert row['num_pos/h0'] >= row['num_pos/h1']  # 1:1 takes more positives than 1:9
+    assert sum(r['num_pos/h0'] for r in train) > sum(r['num_pos/h1'] for r in train)
+    grad_steps = [row['step'] for row in train if 'grad_fnorm/sum' in row]
+    assert grad_steps[0] == 3 and all('grad_fnorm/h1' in r for r in train if r['step'] >= 3)
+    (val, ) = [row for row in rows if 'val/bbox_mAP' in row]
+    for key in ('val/gt1-3/bbox_mAP', 'val/gt8-inf/bbox_mAP', 'val/h0/bbox_mAP',
+                'val/h1/bbox_mAP', 'val/h1/gt4-7/bbox_mAP'):
+        assert key in val, sorted(val)
+    artifacts = tmp_path / 'artifacts'
+    assert (artifacts / 'scores.npz').exists()
+    assert len((artifacts / 'rpn_pos_vs_gt.csv').read_text().splitlines()) == 1 + 16
 
 
 def test_mmdet_tools_train_runs_the_plugins(tmp_path, small_synth):

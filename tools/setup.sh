@@ -44,9 +44,10 @@ pip install -q -e '.[test]'
 "$VENV/bin/python" -c 'import mmcv.ops, mmdet, mmengine, ray, mlflow, prm_rga; print("[setup] ok: mmcv", mmcv.__version__, "mmdet", mmdet.__version__, "torch", __import__("torch").__version__)'
 if ! command -v chromedriver >/dev/null && command -v apt-get >/dev/null; then
   step "chromium and chromedriver (Debian) for the dashboard's headless-browser test"
-  sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-  if ! { $sudo apt-get install -y -q chromium chromium-driver ||
-         { $sudo apt-get update -q && $sudo apt-get install -y -q chromium chromium-driver; }; } >>"$log" 2>&1; then
+  apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo -n apt-get "$@"; fi; }
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt_get install -y -q chromium chromium-driver ||
+         { apt_get update -q && apt_get install -y -q chromium chromium-driver; }; } >>"$log" 2>&1; then
     echo "[setup] could not install chromium (see $log): tests/test_dashboard.py will be skipped"
   fi
 fi

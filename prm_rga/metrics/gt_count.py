@@ -9,10 +9,11 @@ are identical to a fresh ``COCOeval`` with ``params.imgIds`` set to the subset.
 import contextlib
 import copy
 import io
+import math
 import os
 import os.path as osp
 import tempfile
-from numbers import Integral
+from numbers import Integral, Real
 
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
@@ -96,6 +97,17 @@ def gt_count_subset_ap(coco_gt, detections, ranges=DEFAULT_RANGES):
     return out
 
 
+def check_xywh(box, where):
+    """A COCO box: 4 finite numbers [x, y, w, h] with w, h >= 0; ``where`` names it."""
+    if not (isinstance(box, (list, tuple)) and len(box) == 4
+            and all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in box)):
+        raise InputError(f'{where}: {box!r} is not a list of 4 numbers [x, y, w, h]')
+    if box[2] < 0 or box[3] < 0:
+        raise InputError(f'{where}: {list(box)!r} has a negative '
+                         f'{"width" if box[2] < 0 else "height"}')
+
+
 def _is_count(v):
     return isinstance(v, Integral) and not isinstance(v, bool) and v >= 0
 
@@ -116,6 +128,7 @@ def _load_results(gt, detections):
         missing = [k for k in DET_FIELDS if k not in d]
         if missing:
             raise InputError(f'detections[{n}]: missing field(s) {", ".join(missing)}')
+        check_xywh(d['bbox'], f'detections[{n}].bbox')
     unknown = {d['image_id'] for d in dets} - set(gt.getImgIds())
     if unknown:
         shown = sorted(unknown, key=str)
@@ -172,6 +185,10 @@ class GTCountSubsetMetric(CocoMetric):
     for the MLflow names ``val/bbox_mAP``, ``val/gt1-3/bbox_mAP``. Values are unrounded
     fractions from pycocotools' default parameters (maxDets 1/10/100); an empty subset gives
     -1. Without ``ann_file`` the GT is built from the dataset's instances, as CocoMetric does.
+
+    Per-head AP: when the predictions carry ``pred_instances_h{i}`` (a PRM RoI head built with
+    ``predict_each_head=True``), the same keys are reported per head under ``h{i}/``
+    (``h0/bbox_mAP``, ``h0/gt1-3/bbox_mAP``, ...), one more ``COCOeval.evaluate()`` per head.
     """
 
     def __init__(self, ann_file=None, ranges=DEFAULT_RANGES, outfile_prefix=None,
@@ -184,6 +201,14 @@ class GTCountSubsetMetric(CocoMetric):
                              collect_device=collect_device, prefix=prefix)
         self.ranges = check_ranges(ranges)
 
+    def process(self, data_batch, data_samples):
+        super().process(data_batch, data_samples)
+        for (_, result), sample in zip(self.results[-len(data_samples):], data_samples):
+            num_heads = sum(key.startswith('pred_instances_h') for key in sample)
+            result['heads'] = [{k: sample[f'pred_instances_h{i}'][k].cpu().numpy()
+                                for k in ('bboxes', 'scores', 'labels')}
+                               for i in range(num_heads)]
+
     def compute_metrics(self, results):
         gts, preds = zip(*results)
         if self._coco_api is None:
@@ -192,9 +217,18 @@ class GTCountSubsetMetric(CocoMetric):
                 self._coco_api = COCO(self.gt_to_coco_json(gts, prefix))
         if self.cat_ids is None:
             self.cat_ids = self._coco_api.getCatIds(catNms=list(self.dataset_meta['classes']))
-        dets = [dict(image_id=p['img_id'], category_id=self.cat_ids[label],
+        out = self._subset_metrics(preds, [p['img_id'] for p in preds])
+        num_heads = min(len(p.get('heads', ())) for p in preds)
+        for i in range(num_heads):
+            heads = [p['heads'][i] for p in preds]
+            out.update({f'h{i}/{k}': v for k, v in
+                        self._subset_metrics(heads, [p['img_id'] for p in preds]).items()})
+        return out
+
+    def _subset_metrics(self, preds, img_ids):
+        dets = [dict(image_id=img_id, category_id=self.cat_ids[label],
                      bbox=self.xyxy2xywh(box), score=float(score))
-                for p in preds
+                for p, img_id in zip(preds, img_ids)
                 for box, score, label in zip(p['bboxes'], p['scores'], p['labels'])]
         res = gt_count_subset_ap(self._coco_api, dets, self.ranges)
         out = {k: res['all'][k] for k in AP_FIELDS}

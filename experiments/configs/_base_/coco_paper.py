@@ -1,7 +1,7 @@
 # COCO 2017 at the paper's settings: mmdet's coco_detection pipeline (1333x800, flip), its 1x
 # schedule (SGD lr 0.02 for 16 images, 12 epochs, steps at 8 and 11) and runtime, read from
-# data/coco or $PRM_RGA_COCO, with our plugins and the finite-loss check. Detector configs add
-# a model (mmdet's `_base_/models/...`), as mmdet's own configs do.
+# data/coco or $PRM_RGA_COCO, with our plugins, the finite-loss check and the telemetry.
+# Detector configs add a model (mmdet's `_base_/models/...`), as mmdet's own configs do.
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py'
@@ -12,6 +12,14 @@ data_root = '{{$PRM_RGA_COCO:data/coco}}/'
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
+# COCO AP overall, on the GT-count subsets (Fig. 2) and per PRM head, named val/... for tracking.
+val_evaluator = dict(_delete_=True, type='GTCountSubsetMetric',
+                     ann_file=data_root + 'annotations/instances_val2017.json', prefix='val')
 test_evaluator = val_evaluator
-custom_hooks = [dict(type='FiniteLossHook', interval=50)]
+# Telemetry behind the figures (docs/telemetry.md).
+custom_hooks = [
+    dict(type='FiniteLossHook', interval=50),
+    dict(type='RoITelemetryHook'),
+    dict(type='GradNormHook', interval=50),
+    dict(type='EvalDumpHook', max_images=500, max_per_image=300)
+]

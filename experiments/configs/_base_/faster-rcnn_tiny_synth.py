@@ -133,8 +133,10 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json',
-                     metric='bbox', format_only=False)
+# COCO AP overall and on the 1-3 / 4-7 / 8+ GT-count subsets (Fig. 2), named val/... for
+# tracking (val/bbox_mAP, val/gt1-3/bbox_mAP, per PRM head val/h0/bbox_mAP).
+val_evaluator = dict(type='GTCountSubsetMetric',
+                     ann_file=data_root + 'annotations/instances_val.json', prefix='val')
 test_evaluator = val_evaluator
 
 # 12 epochs with steps at 8 and 11, as the paper's 1x; an epoch is 100 iterations.
@@ -149,7 +151,14 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
 
-custom_hooks = [dict(type='FiniteLossHook', interval=1)]
+# Telemetry (prm_rga.telemetry, prm_rga.eval_dump): positives and accuracies per head every
+# iteration, backbone gradient norms per head every 20, val score/proposal dumps after training.
+custom_hooks = [
+    dict(type='FiniteLossHook', interval=1),
+    dict(type='RoITelemetryHook'),
+    dict(type='GradNormHook', interval=20),
+    dict(type='EvalDumpHook')
+]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=1),

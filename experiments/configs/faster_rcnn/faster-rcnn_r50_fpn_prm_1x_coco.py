@@ -9,5 +9,5 @@ _rcnn_11 = dict(
     debug=False)
 _rcnn_19 = dict(_rcnn_11, sampler=dict(_rcnn_11['sampler'], pos_fraction=1 / 10))
 model = dict(
-    roi_head=dict(type='ParallelRoIHead', bbox_head=[_head, _head]),
+    roi_head=dict(type='ParallelRoIHead', bbox_head=[_head, _head], predict_each_head=True),
     train_cfg=dict(rcnn=[_rcnn_11, _rcnn_19]))

@@ -1,0 +1,15 @@
+# Mask R-CNN with PRM: bbox heads at 1:1 and 1:9, 512 RoIs each; the mask head trains on the
+# 1:1 head's positives.
+_base_ = './mask-rcnn_r50_fpn_1x_coco.py'
+_head = {{_base_.model.roi_head.bbox_head}}
+_rcnn_11 = dict(
+    assigner={{_base_.model.train_cfg.rcnn.assigner}},
+    sampler=dict(type='RandomSampler', num=512, pos_fraction=1 / 2, neg_pos_ub=-1,
+                 add_gt_as_proposals=True),
+    mask_size=28,
+    pos_weight=-1,
+    debug=False)
+_rcnn_19 = dict(_rcnn_11, sampler=dict(_rcnn_11['sampler'], pos_fraction=1 / 10))
+model = dict(
+    roi_head=dict(type='ParallelRoIHead', bbox_head=[_head, _head], predict_each_head=True),
+    train_cfg=dict(rcnn=[_rcnn_11, _rcnn_19]))

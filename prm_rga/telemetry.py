@@ -1,0 +1,182 @@
+"""Training telemetry behind the paper's figures, written to mmengine's message hub (so the
+logger hook hands it to every visualizer backend: JSON, TensorBoard, MLflow).
+
+- ``RoITelemetryHook``: every iteration, per R-CNN head, the sampled positive RoIs per image
+  and the training accuracy on positive and on negative RoIs (Fig. 1a, Fig. 3) as
+  ``train/num_pos/h{i}``, ``train/acc_pos/h{i}``, ``train/acc_neg/h{i}``.
+- ``GradNormHook``: every ``interval`` iterations, the Frobenius norm of the gradient each head's
+  loss alone sends to one backbone weight (Block4.Conv1, Fig. 5), and of their sum.
+
+Heads: a ``StandardRoIHead`` has one, ``h0``; ``ParallelRoIHead`` heads are ``h{i}`` in
+config order; for (parallel) Cascade R-CNN the heads of stage 0, which see the RPN proposals
+as the paper's Faster R-CNN heads do. Neither hook changes training: the first reads what the
+bbox heads compute anyway, the second uses ``torch.autograd.grad``, which leaves ``.grad``
+alone, on the graph the training step builds (no extra forward).
+"""
+import re
+from collections import defaultdict
+from typing import Dict, List
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import MessageHub
+from mmengine.model import is_model_wrapper
+from torch import Tensor
+
+from mmdet.models.roi_heads import CascadeRoIHead
+from mmdet.registry import HOOKS
+from prm_rga.errors import InputError
+from prm_rga.parallel_roi_head import ParallelBBoxHeads
+
+# Loss names of the R-CNN heads: mmdet's ``loss_cls`` / ``s1.loss_bbox`` / ``loss_mask``, ours
+# with a head index, ``h0.loss_cls`` / ``s0.h1.loss_bbox``.
+LOSS_NAME = re.compile(r'^(?:s(?P<stage>\d+)\.)?(?:h(?P<head>\d+)\.)?loss_\w+$')
+
+
+def unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def telemetry_heads(roi_head) -> list:
+    """The bbox heads reported as ``h0, h1, ...`` (stage 0's for cascades)."""
+    heads = roi_head.bbox_head
+    if isinstance(roi_head, CascadeRoIHead):
+        heads = heads[0]
+    return list(heads) if isinstance(heads, ParallelBBoxHeads) else [heads]
+
+
+def roi_stats(cls_score: Tensor, labels: Tensor, num_imgs: int) -> Dict[str, float]:
+    """Positives per image and accuracy (fraction) on positive / negative RoIs of one head.
+
+    ``labels`` are the bbox targets' labels, background = ``cls_score.shape[1] - 1``. An
+    accuracy over no RoIs is left out (the message hub keeps the previous value).
+    """
+    background = cls_score.shape[1] - 1
+    pos = labels < background
+    correct = cls_score.argmax(1) == labels
+    num_pos, num_neg = pos.sum(), (~pos).sum()
+    values = torch.stack([num_pos, (correct & pos).sum(), num_neg, (correct & ~pos).sum()])
+    num_pos, pos_ok, num_neg, neg_ok = values.tolist()  # one device sync
+    stats = {'num_pos': num_pos / num_imgs}
+    if num_pos:
+        stats['acc_pos'] = pos_ok / num_pos
+    if num_neg:
+        stats['acc_neg'] = neg_ok / num_neg
+    return stats
+
+
+@HOOKS.register_module()
+class RoITelemetryHook(Hook):
+    """Logs ``train/num_pos/h{i}``, ``train/acc_pos/h{i}``, ``train/acc_neg/h{i}`` every iteration.
+
+    The heads' own ``loss_and_target`` (called by every mmdet and prm_rga RoI head in training)
+    is wrapped for the run: it already has the class scores and the sampled RoIs' labels, so the
+    telemetry costs an argmax and one device sync per head.
+    """
+
+    priority = 'NORMAL'
+
+    def before_train(self, runner) -> None:
+        self._heads = telemetry_heads(unwrap(runner.model).roi_head)
+        for i, head in enumerate(self._heads):
+            head.loss_and_target = self._recording(head.loss_and_target, i)
+
+    def after_train(self, runner) -> None:
+        for head in self._heads:
+            del head.loss_and_target  # back to the class's method
+
+    @staticmethod
+    def _recording(loss_and_target, index: int):
+
+        def wrapped(cls_score, bbox_pred, rois, sampling_results, rcnn_train_cfg, **kwargs):
+            out = loss_and_target(cls_score, bbox_pred, rois, sampling_results, rcnn_train_cfg,
+                                  **kwargs)
+            hub = MessageHub.get_current_instance()
+            stats = roi_stats(cls_score.detach(), out['bbox_targets'][0], len(sampling_results))
+            for name, value in stats.items():
+                hub.update_scalar(f'train/{name}/h{index}', value)
+            return out
+
+        return wrapped
+
+
+def loss_groups(losses: dict, with_mask: bool) -> Dict[str, List[Tensor]]:
+    """The R-CNN loss terms per reported group: ``h{i}`` per bbox head (stage 0 of cascades),
+    or ``bbox`` and ``mask`` for a model with a mask head. RPN losses are left out."""
+    groups = defaultdict(list)
+    for name, value in losses.items():
+        match = LOSS_NAME.match(name)
+        if 'rpn' in name or match is None or int(match['stage'] or 0) != 0:
+            continue
+        if with_mask:
+            group = 'mask' if name.endswith('loss_mask') else 'bbox'
+        else:
+            group = f'h{match["head"] or 0}'
+        groups[group].extend(value if isinstance(value, (list, tuple)) else [value])
+    return dict(groups)
+
+
+def grad_fnorms(losses: dict, param: Tensor, with_mask: bool) -> Dict[str, float]:
+    """Frobenius norm of d(group loss)/d(param) per group and of the gradient of their sum.
+
+    The sum's gradient is the sum of the groups' gradients (linearity), so one
+    ``autograd.grad`` per group suffices; the graph is kept for the training step's backward.
+    """
+    grads = {}
+    for group, terms in loss_groups(losses, with_mask).items():
+        (grad, ) = torch.autograd.grad(sum(terms), param, retain_graph=True, allow_unused=True)
+        grads[group] = torch.zeros_like(param) if grad is None else grad
+    if not grads:
+        return {}
+    norms = torch.stack([g.norm() for g in grads.values()] + [sum(grads.values()).norm()])
+    return dict(zip(list(grads) + ['sum'], norms.tolist()))
+
+
+@HOOKS.register_module()
+class GradNormHook(Hook):
+    """Logs ``train/grad_fnorm/{h0,h1,...,sum}`` (Mask R-CNN: ``bbox``, ``mask``, ``sum``) every
+    ``interval`` iterations.
+
+    Args:
+        interval: iterations between two measurements (each costs one partial backward per
+            group).
+        param: the backbone weight, by parameter name; the default is Block4.Conv1 of
+            ResNet/ResNeXt.
+
+    The per-group losses exist with their graph only inside the model's ``train_step``, between
+    ``parse_losses`` and the backward: the hook wraps the model's ``parse_losses`` for the run.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, interval: int = 50, param: str = 'backbone.layer4.0.conv1.weight'):
+        if not (isinstance(interval, int) and interval > 0):
+            raise InputError(f'GradNormHook.interval must be a positive integer, got {interval!r}')
+        self.interval = interval
+        self.param_name = param
+        self._due = False
+
+    def before_train(self, runner) -> None:
+        model = unwrap(runner.model)
+        params = dict(model.named_parameters())
+        if self.param_name not in params or not params[self.param_name].requires_grad:
+            raise InputError(f'GradNormHook.param: {self.param_name!r} is not a trainable '
+                             f'parameter of {type(model).__name__}')
+        self._model, self._param = model, params[self.param_name]
+        self._with_mask = bool(getattr(model.roi_head, 'with_mask', False))
+        parse_losses = model.parse_losses
+
+        def wrapped(losses):
+            if self._due:
+                hub = MessageHub.get_current_instance()
+                for group, value in grad_fnorms(losses, self._param, self._with_mask).items():
+                    hub.update_scalar(f'train/grad_fnorm/{group}', value)
+            return parse_losses(losses)
+
+        model.parse_losses = wrapped
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._due = self.every_n_train_iters(runner, self.interval)
+
+    def after_train(self, runner) -> None:
+        del self._model.parse_losses
