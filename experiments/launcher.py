@@ -479,7 +479,9 @@ def _launch(suite, trials, args, uri) -> int:
                 client.set_terminated(run.info.run_id, 'KILLED')
         client.set_terminated(parent.info.run_id, 'KILLED')
         raise
-    errors = {r.config['trial']: r.error for r in results if r.error is not None}
+    # a trial whose actor never started has no config in its result: its error is kept aside
+    errors = {(r.config or {}).get('trial'): r.error for r in results if r.error is not None}
+    unattributed = errors.pop(None, None)
     runs = child_runs(client, launch)
     failed, stopped = {}, []  # stopped: interrupted (Ctrl-C) without an error
     for name in by_name:
@@ -487,7 +489,7 @@ def _launch(suite, trials, args, uri) -> int:
         if run is not None and run.info.status == 'FINISHED':
             continue
         error = (run.data.tags.get('error') if run is not None else None) or (
-            str(errors[name]) if name in errors else None)
+            str(errors.get(name) or unattributed or '') or None)
         if error is None:
             stopped.append(name)
             if run is not None and run.info.status == 'RUNNING':

@@ -131,6 +131,15 @@ def synth(tmp_path_factory):
     return str(root)
 
 
+def run_cli(synth: str, *argv) -> tuple:
+    """`prm-rga ARGV` as a user runs it: one driver process per command."""
+    env = dict(os.environ, PRM_RGA_SYNTH=synth, **NO_RAY_TOKEN,
+               PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]))
+    done = subprocess.run([sys.executable, '-m', 'prm_rga.cli', *argv], env=env,
+                          capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stdout + done.stderr[-5000:]
+
+
 def suite_file(tmp_path, epochs: int) -> str:
     path = tmp_path / 'cluster_test.yaml'
     path.write_text(SUITE_YAML + tiny_scale_yaml(epochs))
@@ -146,16 +155,13 @@ def wait_for_nodes(address: str, count: int) -> None:
         ray.shutdown()
 
 
-def test_suite_on_a_ray_cluster_with_a_tracking_server(cluster, synth, tmp_path, monkeypatch,
-                                                       capsys):
+def test_suite_on_a_ray_cluster_with_a_tracking_server(cluster, synth, tmp_path):
     servers, address, uri, root = cluster
     wait_for_nodes(address, 2)
-    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
     path = suite_file(tmp_path, 1)
-    code = main(['suite', 'run', path, '--address', address, '--tracking-uri', uri,
-                 '--storage-path', str(tmp_path / 'tune'), '--work-dir', str(tmp_path / 'work'),
-                 '--flush-interval', '1'])
-    out = capsys.readouterr().out
+    code, out = run_cli(synth, 'suite', 'run', path, '--address', address, '--tracking-uri', uri,
+                        '--storage-path', str(tmp_path / 'tune'), '--work-dir',
+                        str(tmp_path / 'work'), '--flush-interval', '1')
     assert code == 0, out
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name('cluster_test')
@@ -196,13 +202,12 @@ def test_bad_cluster_input_fails_fast_without_runs(cluster, synth, tmp_path, mon
     assert [e.name for e in client.search_experiments()] == [e.name for e in before]
 
 
-def test_tracking_server_restart_mid_trial(cluster, synth, tmp_path, monkeypatch, capsys):
+def test_tracking_server_restart_mid_trial(cluster, synth, tmp_path):
     """The server goes away for a while during training and comes back on the same port: the
     trials finish, each once, with every metric point exactly once."""
     import threading
     servers, address, uri, root = cluster
-    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
-    path = suite_file(tmp_path, 4).replace('cluster_test', 'cluster_test')
+    path = suite_file(tmp_path, 4)
     port = int(uri.rsplit(':', 1)[1])
     client = MlflowClient(uri)
     outage = {}
@@ -222,11 +227,10 @@ def test_tracking_server_restart_mid_trial(cluster, synth, tmp_path, monkeypatch
 
     thread = threading.Thread(target=restart_when_training)
     thread.start()
-    code = main(['suite', 'run', path, '--address', address, '--tracking-uri', uri,
-                 '--storage-path', str(tmp_path / 'tune'), '--work-dir', str(tmp_path / 'work'),
-                 '--flush-interval', '1'])
+    code, out = run_cli(synth, 'suite', 'run', path, '--address', address, '--tracking-uri', uri,
+                        '--storage-path', str(tmp_path / 'tune'), '--work-dir',
+                        str(tmp_path / 'work'), '--flush-interval', '1')
     thread.join()
-    out = capsys.readouterr().out
     assert 'restarted' in outage
     assert code == 0, out
     experiment = client.get_experiment_by_name('cluster_test')
