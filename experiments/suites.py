@@ -317,7 +317,8 @@ def _keys(settings) -> list:
 
 
 def _name(params: dict, varying) -> str:
-    return ';'.join(f'{k}={params[k]}' for k in [*varying, 'seed'])
+    """The varying params of a trial; a config-key axis some variants leave out is left out."""
+    return ';'.join(f'{k}={params[k]}' for k in [*varying, 'seed'] if k in params)
 
 
 def _resources(res, field: str) -> dict:

@@ -118,6 +118,16 @@ def test_config_key_axes_and_cfg_options(tmp_path):
     assert trials[0].configs[0].train_cfg.max_epochs == 2
 
 
+def test_config_key_axis_in_some_variants_only(tmp_path):
+    (tmp_path / 's.yaml').write_text(
+        "variants: [{model.rpn_head.loss_bbox.loss_weight: 2.0}, {lambda0: 7}]\n"
+        "scales: {tiny: {resources: {CPU: 1}}}\n")
+    trials = expand(load_suite(str(tmp_path / 's.yaml')), 'tiny')
+    assert [t.name for t in trials] == ['lambda0=1;model.rpn_head.loss_bbox.loss_weight=2.0;seed=0',
+                                        'lambda0=7;seed=0']
+    assert trials[0].configs[0].model.rpn_head.loss_bbox.loss_weight == 2.0
+
+
 def test_unknown_suite_name():
     with pytest.raises(InputError, match="unknown suite 'tabel4'.*table4"):
         load_suite('tabel4')
