@@ -57,7 +57,15 @@ def worker(config: str, iters: int, size: int, batch: int, device: str) -> dict:
     register_all_modules()
     cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
+    # inference as deployed: the ensemble only, not each head alone as the tracked val does
+    cfg.model.roi_head.pop('predict_each_head', None)
+    # the same initial weights in every variant: an untrained RPN's proposals (and so the
+    # work of the heads and NMS) depend on them
+    torch.manual_seed(0)
     model = MODELS.build(cfg.model).to(device)
+    # lr 0: every timed step sees those same weights (the update is still computed), else the
+    # variants' first steps (RGA's x7 head gradients) lead to models of different cost
+    cfg.optim_wrapper.optimizer.lr = 0.0
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     optim.initialize_count_status(model, 0, 10 * iters)
     heads = cfg.model.roi_head.bbox_head
