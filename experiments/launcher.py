@@ -66,10 +66,10 @@ def find_child_run(client, launch: Launch, trial_name: str):
     return runs[0] if runs else None
 
 
-def child_runs(client, launch: Launch) -> dict:
+def child_runs(client, experiment_id: str, parent_run_id: str) -> dict:
+    """The trial runs of one launch, by trial name."""
     runs = client.search_runs(
-        [launch.experiment_id],
-        filter_string=f'tags.`mlflow.parentRunId` = {_quote(launch.parent_run_id)}')
+        [experiment_id], filter_string=f'tags.`mlflow.parentRunId` = {_quote(parent_run_id)}')
     return {run.data.tags['trial']: run for run in runs}
 
 
@@ -412,10 +412,9 @@ def _check_same_trials(client, experiment_id: str, parent, trials) -> None:
     """--resume continues the trials of the last launch: if the suite file or a config changed
     since, continuing would mix two experiments in one run, so that is refused."""
     hashes = {t.name: t.params['config_hash'] for t in trials}
-    runs = client.search_runs([experiment_id], filter_string='tags.`mlflow.parentRunId` = '
-                              f'{_quote(parent.info.run_id)}')
-    changed = sorted(r.data.tags['trial'] for r in runs
-                     if hashes.get(r.data.tags['trial']) != r.data.params.get('config_hash'))
+    runs = child_runs(client, experiment_id, parent.info.run_id)
+    changed = sorted(name for name, run in runs.items()
+                     if hashes.get(name) != run.data.params.get('config_hash'))
     if changed:
         raise InputError(f'--resume: the trials {changed} of launch {parent.info.run_name} are '
                          'not in the suite as it is now (the suite file or a config changed); '
@@ -474,7 +473,7 @@ def _launch(suite, trials, args, uri) -> int:
                     callbacks=[Progress(title, len(trials))], verbose=0))
         results = tuner.fit()
     except BaseException:
-        for run in child_runs(client, launch).values():
+        for run in child_runs(client, launch.experiment_id, launch.parent_run_id).values():
             if run.info.status == 'RUNNING':
                 client.set_terminated(run.info.run_id, 'KILLED')
         client.set_terminated(parent.info.run_id, 'KILLED')
@@ -482,7 +481,7 @@ def _launch(suite, trials, args, uri) -> int:
     # a trial whose actor never started has no config in its result: its error is kept aside
     errors = {(r.config or {}).get('trial'): r.error for r in results if r.error is not None}
     unattributed = errors.pop(None, None)
-    runs = child_runs(client, launch)
+    runs = child_runs(client, launch.experiment_id, launch.parent_run_id)
     failed, stopped = {}, []  # stopped: interrupted (Ctrl-C) without an error
     for name in by_name:
         run = runs.get(name)
@@ -525,11 +524,8 @@ def print_status(suite: str, args) -> int:
     if not launches:
         raise InputError(f'suite {suite}: no launch in {uri}')
     parent = max(launches, key=lambda run: run.info.start_time)
-    launch = Launch(name='', suite=suite, scale=parent.data.tags['scale'], tracking_uri=uri,
-                    experiment_id=experiment.experiment_id, parent_run_id=parent.info.run_id,
-                    work_root='', flush_interval=0)
-    runs = child_runs(client, launch)
-    print(f'suite {suite} ({launch.scale}), launch {parent.info.run_name} '
+    runs = child_runs(client, experiment.experiment_id, parent.info.run_id)
+    print(f'suite {suite} ({parent.data.tags["scale"]}), launch {parent.info.run_name} '
           f'[{parent.info.status}]: {len(runs)} trial runs')
     width = max([len(name) for name in runs] + [5])
     print(f'  {"trial":<{width}}  {"status":<8}  {"val/bbox_mAP":>12}  node')
