@@ -19,8 +19,9 @@ from prm_rga.metrics import gt_count_subset_ap
 from prm_rga.metrics.gt_count import DEFAULT_RANGES, gt_counts
 
 
-def synthetic(num_images, num_classes, num_dets, seed=0):
-    """GT with COCO-like long-tailed counts per image; detections: jittered GT plus noise."""
+def synthetic(num_images, num_classes, num_dets, seed=0, det_seed=None):
+    """GT with COCO-like long-tailed counts per image; detections: jittered GT plus noise
+    (another detector on the same GT with ``det_seed``)."""
     rng = np.random.default_rng(seed)
     images = [dict(id=i + 1, width=640, height=480) for i in range(num_images)]
     anns = []
@@ -31,6 +32,8 @@ def synthetic(num_images, num_classes, num_dets, seed=0):
                              bbox=[*rng.uniform(0, 340, 2), w, h],
                              category_id=int(rng.integers(1, num_classes + 1)),
                              iscrowd=int(rng.random() < 0.02)))
+    if det_seed is not None:
+        rng = np.random.default_rng([seed, det_seed])
     dets = []
     for ann in rng.choice(anns, size=num_dets // 2):
         box = np.array(ann['bbox']) * rng.normal(1, 0.08, 4)

@@ -84,17 +84,34 @@ def gt_count_subset_ap(coco_gt, detections, ranges=DEFAULT_RANGES):
     field with no GT in the subset (e.g. ``bbox_mAP_l`` when no large objects).
     """
     ranges = check_ranges(ranges)
+    gt = as_coco(coco_gt)
+    counts = gt_counts(gt)
+    ev = evaluated(gt, detections)
     with contextlib.redirect_stdout(io.StringIO()):
-        gt = coco_gt if isinstance(coco_gt, COCO) else _load_gt(coco_gt)
-        counts = gt_counts(gt)
-        ev = COCOeval(gt, _load_results(gt, detections), 'bbox')
-        ev.evaluate()
         img_ids = ev._paramsEval.imgIds
         out = {'all': _summary(ev, len(img_ids))}
         for lo, hi in ranges:
             ids = [i for i in img_ids if lo <= counts[i] and (hi is None or counts[i] <= hi)]
             out[subset_name(lo, hi)] = _summary(_restricted(ev, ids), len(ids))
     return out
+
+
+def as_coco(coco_gt):
+    """A pycocotools ``COCO`` as given, or loaded (quietly) from a COCO JSON path."""
+    if isinstance(coco_gt, COCO):
+        return coco_gt
+    with contextlib.redirect_stdout(io.StringIO()):
+        return _load_gt(coco_gt)
+
+
+def evaluated(gt, detections, name='detections'):
+    """``COCOeval`` of ``detections`` against ``gt`` (a COCO) after ``evaluate()``: the
+    per-image, per-category matches that every subset or resample of the images reuses.
+    ``name`` is how error messages call the detections."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev = COCOeval(gt, _load_results(gt, detections, name), 'bbox')
+        ev.evaluate()
+    return ev
 
 
 def check_xywh(box, where):
@@ -121,19 +138,23 @@ def _load_gt(path):
         raise InputError(f'{path}: not a COCO annotation file ({e!r})') from None
 
 
-def _load_results(gt, detections):
+def _load_results(gt, detections, name='detections'):
     """``gt.loadRes`` on copies (it writes into the dicts), and an empty result set for []."""
     dets = list(detections)
     for n, d in enumerate(dets):
         missing = [k for k in DET_FIELDS if k not in d]
         if missing:
-            raise InputError(f'detections[{n}]: missing field(s) {", ".join(missing)}')
-        check_xywh(d['bbox'], f'detections[{n}].bbox')
+            raise InputError(f'{name}[{n}]: missing field(s) {", ".join(missing)}')
+        check_xywh(d['bbox'], f'{name}[{n}].bbox')
+        score = d['score']
+        if not (isinstance(score, Real) and not isinstance(score, bool)
+                and math.isfinite(score)):
+            raise InputError(f'{name}[{n}].score: {score!r} is not a finite number')
     unknown = {d['image_id'] for d in dets} - set(gt.getImgIds())
     if unknown:
         shown = sorted(unknown, key=str)
         more = f' and {len(shown) - 10} more' if len(shown) > 10 else ''
-        raise InputError(f'detections: image_id(s) not in the ground truth: {shown[:10]}{more}')
+        raise InputError(f'{name}: image_id(s) not in the ground truth: {shown[:10]}{more}')
     if dets:
         return gt.loadRes([dict(d) for d in dets])
     empty = COCO()  # loadRes([]) fails on anns[0]

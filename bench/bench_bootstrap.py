@@ -1,0 +1,91 @@
+"""Cost of the paired bootstrap of COCO AP, against the naive way measured in the same run.
+
+A COCO-val-sized synthetic case (default 5,000 images, 80 classes, 100 detections per image
+on average, two models on the same GT), B resamples of the images: ``paired_bootstrap_ap``
+(one pycocotools ``evaluate()`` per model, then all resamples vectorized), with and without the
+three GT-count subsets, against the naive cost: one fresh ``COCOeval`` (loadRes, evaluate,
+accumulate, summarize) per model and resample on the duplicated-image dataset, timed on
+``--naive`` resamples and extrapolated to B. The naive runs also check that both agree.
+Target: <= 60 s for B = 1,000 on 2 cores. Usage:
+    python bench/bench_bootstrap.py [--images 5000] [--classes 80] [--dets-per-image 100]
+        [--resamples 1000] [--naive 2]
+"""
+import argparse
+import contextlib
+import io
+import time
+
+import numpy as np
+from bench_subset_metric import plain, synthetic
+from pycocotools.coco import COCO
+
+from prm_rga.metrics import draw_resamples, paired_bootstrap_ap
+from prm_rga.metrics.gt_count import DEFAULT_RANGES
+
+
+def duplicated(gt, dets, row):
+    """COCO of the drawn images, each copy under a new id, and the copies' detections."""
+    ids = sorted(gt.getImgIds())
+    images, anns, new_dets = [], [], []
+    by_image = {}
+    for d in dets:
+        by_image.setdefault(d['image_id'], []).append(d)
+    for new_id, pos in enumerate(sorted(row), 1):
+        old = ids[pos]
+        images.append(dict(gt.imgs[old], id=new_id))
+        anns += [dict(a, image_id=new_id) for a in gt.imgToAnns[old]]
+        new_dets += [dict(d, image_id=new_id) for d in by_image.get(old, ())]
+    dup = COCO()
+    dup.dataset = dict(images=images, categories=list(gt.cats.values()),
+                       annotations=[dict(a, id=n) for n, a in enumerate(anns, 1)])
+    with contextlib.redirect_stdout(io.StringIO()):
+        dup.createIndex()
+    return dup, new_dets
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--images', type=int, default=5000)
+    ap.add_argument('--classes', type=int, default=80)
+    ap.add_argument('--dets-per-image', type=int, default=100)
+    ap.add_argument('--resamples', type=int, default=1000)
+    ap.add_argument('--naive', type=int, default=2, help='resamples timed the naive way')
+    args = ap.parse_args()
+    num_dets = args.images * args.dets_per_image
+    gt, dets_a = synthetic(args.images, args.classes, num_dets)
+    dets = {'A': dets_a, 'B': synthetic(args.images, args.classes, num_dets, det_seed=1)[1]}
+    rows = draw_resamples(args.images, args.resamples, seed=0)
+    print(f'{args.images} images, {len(gt.anns)} GT boxes, {args.classes} classes, '
+          f'{num_dets} detections per model, 2 models, B = {args.resamples}')
+
+    fast, t_fast = timed(lambda: paired_bootstrap_ap(gt, dets, rows))
+    _, t_ranges = timed(lambda: paired_bootstrap_ap(gt, dets, rows, DEFAULT_RANGES))
+    naive_times = []
+    for r in range(args.naive):
+        for name, d in dets.items():
+            stats, t = timed(lambda: plain(*duplicated(gt, d, rows[r])))
+            naive_times.append(t)
+            gap = abs(stats[0] - fast[name]['bbox_mAP'][r])
+            assert gap < 1e-12, f'resample {r}, model {name}: naive and fast differ by {gap}'
+    per_eval = float(np.mean(naive_times))
+    t_naive = per_eval * 2 * args.resamples
+    delta = fast['A']['bbox_mAP'] - fast['B']['bbox_mAP']
+    lo, hi = np.percentile(delta, [2.5, 97.5]) * 100
+    print(f'mean AP over resamples: A {fast["A"]["bbox_mAP"].mean() * 100:.2f}, '
+          f'Δ A − B 95% interval [{lo:+.2f}, {hi:+.2f}] AP')
+    print(f'{"method":<52} {"seconds":>9} {"x fast":>8}')
+    for name, t in [('paired_bootstrap_ap (AP, AP50, AP75, APs/m/l)', t_fast),
+                    ('paired_bootstrap_ap + 3 GT-count subsets', t_ranges),
+                    (f'naive: COCOeval per model and resample '
+                     f'({per_eval:.1f} s each, x{2 * args.resamples})', t_naive)]:
+        print(f'{name:<52} {t:9.1f} {t / t_fast:8.1f}')
+
+
+if __name__ == '__main__':
+    main()

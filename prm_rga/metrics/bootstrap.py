@@ -1,0 +1,272 @@
+"""Paired bootstrap of COCO box AP over the val images: is a difference between models real?
+
+A resample is a multiset of the GT's images (``draw_resamples``); its AP is, exactly, what
+pycocotools' ``COCOeval`` gives on a dataset made of the drawn images, each copy under a new
+image id (copies ordered as their originals). The same resamples serve every model, so the
+differences are paired (the PASCAL VOC challenge's way of comparing methods).
+
+Speed: ``COCOeval.evaluate()`` (the per-image, per-category matching) runs once per model, as in
+``gt_count``; a copy of an image has the same matches as the original, so each resample only
+weighs every image by how often it was drawn. Re-ranking is not needed either: pycocotools'
+ranking (score, then image, then the image's own order) puts the copies of a detection next to
+each other. The interpolated precision at recall r is the highest precision over the ranked
+points with recall >= r, so per category, area and IoU threshold only the point after the last
+copy of a true positive counts; its TP and FP counts are weighted cumulative sums, for all
+resamples at once (a sparse product for the many false positives). One exception keeps this
+exact: equal scores inside one image with both TPs and FPs interleave across copies (image
+copy 1's tied detections, then copy 2's), so such a group gets a point per copy.
+"""
+from numbers import Integral
+
+import numpy as np
+from scipy import sparse
+
+from prm_rga.errors import InputError
+from prm_rga.metrics.gt_count import (AP_FIELDS, as_coco, check_ranges, evaluated, gt_counts,
+                                      subset_name)
+
+MIN_RESAMPLES = 100
+
+
+def draw_resamples(num_images, num_resamples=1000, seed=0):
+    """``(num_resamples, num_images)`` image positions drawn with replacement.
+
+    Positions index the GT's image ids in ascending order. Fewer than 100 resamples cannot
+    give a 95% interval (2.5% of them is under 3 values): InputError.
+    """
+    for name, value, least in (('num_images', num_images, 1),
+                               ('num_resamples', num_resamples, MIN_RESAMPLES)):
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < least:
+            raise InputError(f'{name}: {value!r} is not an integer >= {least}'
+                             + (' (a 95% interval needs at least 100 resamples; 1000 is usual)'
+                                if name == 'num_resamples' else ''))
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, num_images, size=(num_resamples, num_images))
+
+
+def resample_counts(resamples, num_images):
+    """How often each image was drawn in each resample: int array (B, num_images).
+
+    Raises InputError when ``resamples`` is not a 2-D integer array of positions into
+    ``num_images`` images with one position per image (resamples drawn for another val set).
+    """
+    res = np.asarray(resamples)
+    if res.ndim != 2 or not len(res) or not np.issubdtype(res.dtype, np.integer):
+        raise InputError(f'resamples: expected a 2-D integer array (B, {num_images}) of image '
+                         f'positions, got shape {res.shape} of {res.dtype}')
+    if res.shape[1] != num_images:
+        raise InputError(f'resamples: {res.shape[1]} positions per resample but the ground truth '
+                         f'has {num_images} images (drawn for another val set?)')
+    if res.min() < 0 or res.max() >= num_images:
+        raise InputError(f'resamples: positions must lie in [0, {num_images}), got '
+                         f'[{res.min()}, {res.max()}]')
+    rows = np.arange(len(res))[:, None] * num_images
+    return np.bincount((rows + res).ravel(), minlength=res.size).reshape(res.shape)
+
+
+def paired_bootstrap_ap(coco_gt, detections, resamples, ranges=None):
+    """COCO box AP of every model on every resample of the images.
+
+    Args:
+        coco_gt: a pycocotools ``COCO`` or the path of a COCO JSON file.
+        detections: model name -> COCO result dicts on the GT's images.
+        resamples: int array (B, n), image positions into ``sorted(coco_gt.getImgIds())``;
+            the row ``np.arange(n)`` gives pycocotools' own numbers.
+        ranges: GT-count ranges as ``gt_count_subset_ap`` takes them, or None.
+
+    Returns ``{name: {'bbox_mAP': array(B), ..., 'bbox_mAP_l': array(B), 'num_images':
+    array(B)}}`` and, given ``ranges``, the same fields per GT-count subset under the MLflow
+    names (``'gt1-3/bbox_mAP'``, ``'gt1-3/num_images'``): a resample's subset is its drawn
+    images with that GT count. As pycocotools: -1 where nothing is evaluated (no GT of a size,
+    an empty subset).
+    """
+    if not isinstance(detections, dict) or not detections:
+        raise InputError('detections: expected a dict of model name -> COCO result dicts')
+    gt = as_coco(coco_gt)
+    img_ids = sorted(gt.getImgIds())
+    counts = resample_counts(resamples, len(img_ids))
+    groups = {'': counts}
+    if ranges is not None:
+        per_image = gt_counts(gt)
+        n_gt = np.array([per_image[i] for i in img_ids])
+        for lo, hi in check_ranges(ranges):
+            inside = (n_gt >= lo) & (n_gt <= (np.inf if hi is None else hi))
+            groups[subset_name(lo, hi) + '/'] = counts * inside
+    weights = np.concatenate(list(groups.values()))  # subsets ride along as more resamples
+    num_b = len(counts)
+    out = {}
+    for name, dets in detections.items():
+        stats = _resampled_stats(evaluated(gt, dets, f'detections[{name!r}]'), weights)
+        stats['num_images'] = weights.sum(1)
+        out[name] = {prefix + field: values[k * num_b:(k + 1) * num_b]
+                     for k, prefix in enumerate(groups) for field, values in stats.items()}
+    return out
+
+
+def _resampled_stats(ev, weights):
+    """AP_FIELDS of an evaluated COCOeval for every row of ``weights`` (copies per image)."""
+    p = ev._paramsEval
+    if (list(p.maxDets) != [1, 10, 100] or not p.useCats
+            or not np.array_equal(p.recThrs, np.linspace(0, 1, 101))):
+        raise InputError("COCOeval params: only pycocotools' defaults (maxDets 1, 10, 100, "
+                         '101 recall thresholds, per category) are supported')
+    num_t, num_r, num_a, num_i = len(p.iouThrs), len(p.recThrs), len(p.areaRng), len(p.imgIds)
+    cols = np.ascontiguousarray(weights.T, dtype=np.float64)  # (images, B)
+    max_copies = weights.max(0)
+    # per area range and resample: sum of the interpolated precision over categories, IoU and
+    # recall thresholds; the same at IoU .5 and .75 (area 'all'); categories with GT
+    total, valid = np.zeros((2, num_a, len(weights)))
+    at_iou = {thr: np.zeros(len(weights)) for thr in (.5, .75)}
+    t_of = {thr: int(np.flatnonzero(p.iouThrs == thr)[0]) for thr in at_iou}
+    for k in range(len(p.catIds)):
+        per_area = [ev.evalImgs[(k * num_a + a) * num_i:(k * num_a + a + 1) * num_i]
+                    for a in range(num_a)]
+        present = [i for i, e in enumerate(per_area[0]) if e is not None]
+        if not present:
+            continue
+        scores = [per_area[0][i]['dtScores'] for i in present]
+        img = np.repeat(present, [len(s) for s in scores])
+        scores = np.concatenate(scores).astype(np.float64)
+        order = np.argsort(-scores, kind='mergesort')  # pycocotools' ranking
+        img, scores = img[order], scores[order]
+        for a in range(num_a):
+            ents = [per_area[a][i] for i in present]
+            npig = np.zeros(num_i)
+            npig[present] = [np.count_nonzero(np.asarray(e['gtIgnore']) == 0) for e in ents]
+            npig = npig @ cols
+            has_gt = npig > 0
+            valid[a] += has_gt
+            if not len(img) or not has_gt.any():
+                continue
+            matched = np.concatenate([e['dtMatches'] for e in ents], axis=1)[:, order] != 0
+            ignored = np.concatenate([e['dtIgnore'] for e in ents], axis=1)[:, order] != 0
+            sums = _precision_sums(img, scores, matched & ~ignored, ~matched & ~ignored, cols,
+                                   np.where(has_gt, npig, 1), p.recThrs, max_copies)
+            sums[:, ~has_gt] = 0
+            total[a] += sums.sum(0)
+            if a == 0:
+                for thr, t in t_of.items():
+                    at_iou[thr] += sums[t]
+    area = {label: n for n, label in enumerate(p.areaRngLbl)}
+
+    def mean(sums, a, per_category):
+        with np.errstate(invalid='ignore', divide='ignore'):
+            return np.where(valid[a] > 0, sums / (per_category * valid[a]), -1.0)
+
+    return dict(zip(AP_FIELDS, [
+        mean(total[0], 0, num_t * num_r), mean(at_iou[.5], 0, num_r),
+        mean(at_iou[.75], 0, num_r),
+        *(mean(total[area[lbl]], area[lbl], num_t * num_r) for lbl in ('small', 'medium',
+                                                                        'large'))]))
+
+
+def _precision_sums(img, scores, tp, fp, cols, npig, rec_thrs, max_copies):
+    """Per IoU threshold and resample, the sum over recall thresholds of one category's
+    interpolated precision in one area range: array (T, B).
+
+    ``img``/``scores``: the ranked detections; ``tp``/``fp``: (T, D) their flags (ignored ones
+    neither); ``cols``: (images, B) copies per image; ``npig``: (B,) non-ignored GT (> 0).
+    """
+    num_t, num_b = tp.shape[0], cols.shape[1]
+    out = np.zeros((num_t, num_b))
+    # groups: runs of equal score in one image, ranked together by pycocotools
+    new = np.ones(len(img), dtype=bool)
+    new[1:] = (img[1:] != img[:-1]) | (scores[1:] != scores[:-1])
+    start = np.flatnonzero(new)
+    end = np.append(start[1:], len(img))
+    tb, fb = np.add.reduceat(tp, start, axis=1), np.add.reduceat(fp, start, axis=1)
+    keep = np.flatnonzero(tb.any(0))  # groups with a TP at some IoU threshold
+    if not len(keep):
+        return out
+    copies = cols[img[start[keep]]]  # (U, B)
+    # each detection's segment: the first kept group ranked after it
+    seg = np.searchsorted(start[keep], np.arange(len(img)), side='right')
+
+    def before(flags, rows):
+        """Weighted count of flagged detections ranked before each of ``rows`` (kept groups):
+        one sparse product over the segments, then a cumulative sum."""
+        hit = flags != 0
+        row = np.searchsorted(rows, seg[hit])
+        ok = row < len(rows)
+        m = sparse.csr_matrix((flags[hit][ok].astype(np.float64), (row[ok], img[hit][ok])),
+                              shape=(len(rows), cols.shape[0]))
+        return np.cumsum(m @ cols, axis=0)
+
+    # FPs before each kept group at the first IoU threshold; at the others only the detections
+    # whose flag differs are added
+    fp_first = before(fp[0], np.arange(len(keep)))
+    for t in range(num_t):
+        rows = np.flatnonzero(tb[t, keep])  # the kept groups with a TP at this threshold
+        if not len(rows):
+            continue
+        delta = fp[t].astype(np.int8) - fp[0]
+        f0 = fp_first[rows] + before(delta, rows) if delta.any() else fp_first[rows]
+        g_tp, g_fp = tb[t, keep[rows]], fb[t, keep[rows]]
+        c = copies[rows]
+        t_w = c * g_tp[:, None]
+        if not g_fp.any():  # TP-only groups: the point after the image's last copy counts
+            tps, fps = np.cumsum(t_w, axis=0), f0
+        else:
+            t0 = np.cumsum(t_w, axis=0) - t_w
+            u, q, e_tp, e_fp = _mixed_points(tp[t], fp[t], start[keep[rows]],
+                                             end[keep[rows]], g_tp, g_fp,
+                                             max_copies[img[start[keep[rows]]]])
+            c = c[u]
+            q = np.where(q[:, None] < 0, c - 1, q[:, None])
+            drawn = (q >= 0) & (q < c)  # copy q exists; else the point after the group
+            mult = np.where(drawn, q, c)
+            tps = t0[u] + mult * g_tp[u, None] + drawn * e_tp[:, None]
+            fps = f0[u] + mult * g_fp[u, None] + drawn * e_fp[:, None]
+        prec = tps / (fps + tps + np.spacing(1))
+        best_after = np.maximum.accumulate(prec[::-1], axis=0)[::-1]
+        gained = np.diff(_thresholds_reached(tps, npig, rec_thrs), axis=0, prepend=0)
+        out[t] = (best_after * gained).sum(0)
+    return out
+
+
+def _mixed_points(tp, fp, start, end, g_tp, g_fp, max_copies):
+    """The ranked points that can carry the interpolated precision, for groups with a TP.
+
+    Per point, in rank order: its group, the copy ``q`` (-1: the image's last copy in each
+    resample) and inside the group the TPs up to and the FPs before it. A TP-only group needs
+    the point after its last copy; a mixed group (equal scores of TPs and FPs in one image)
+    needs every TP of every copy, as the copies interleave.
+    """
+    pure = np.flatnonzero(g_fp == 0)
+    parts = [(pure, np.full(len(pure), -1), g_tp[pure], np.zeros(len(pure)),
+              np.zeros(len(pure)))]
+    for u in np.flatnonzero(g_fp):
+        span = slice(start[u], end[u])
+        at = np.flatnonzero(tp[span])
+        e_tp, e_fp = np.cumsum(tp[span])[at], np.cumsum(fp[span])[at]
+        for q in range(int(max_copies[u])):
+            parts.append((np.full(len(at), u), np.full(len(at), q), e_tp, e_fp, at))
+    u, q, e_tp, e_fp, rank = (np.concatenate(x) for x in zip(*parts))
+    order = np.lexsort((rank, q, u))
+    return u[order], q[order], e_tp[order].astype(np.float64), e_fp[order].astype(np.float64)
+
+
+def _thresholds_reached(tps, npig, rec_thrs):
+    """How many recall thresholds each point reaches (``rec_thrs <= tps / npig``, compared as
+    pycocotools compares them), for thresholds evenly spaced on [0, 1]: floor(100 recall) + 1,
+    except near a threshold, where float rounding decides and pycocotools' comparison is made."""
+    steps = tps * ((len(rec_thrs) - 1) / npig)
+    reached = steps.astype(np.intp) + 1
+    near = np.abs(steps - np.rint(steps)) < 1e-6
+    recall = tps[near] / np.broadcast_to(npig, tps.shape)[near]
+    reached[near] = np.searchsorted(rec_thrs, recall, side='right')
+    return reached
+
+
+def percentile_interval(values, level=0.95):
+    """``(low, high)``: the percentile bootstrap interval of resampled ``values`` (e.g. the
+    paired differences of two models), NaN values left out. Fewer than 100 values: InputError.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) < MIN_RESAMPLES:
+        raise InputError(f'resamples: {len(values)} values, a {level:.0%} interval needs at '
+                         f'least {MIN_RESAMPLES}')
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
