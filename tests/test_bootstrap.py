@@ -4,12 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from test_crowdhuman import random_records
 from test_gt_count_metric import AP_FIELDS, coco_of, fresh_stats, random_coco
 
 from prm_rga.datasets import make_synth
 from prm_rga.errors import InputError
-from prm_rga.metrics import (draw_resamples, gt_count_subset_ap, paired_bootstrap_ap,
-                             percentile_interval)
+from prm_rga.metrics import (crowdhuman_mmr, draw_resamples, gt_count_subset_ap,
+                             paired_bootstrap_ap, paired_bootstrap_mmr, percentile_interval)
 
 RANGES = ((1, 3), (4, 7), (8, None))
 
@@ -172,6 +173,20 @@ def test_clearly_better_boxes_hold(synth_val):
     assert low > 0
 
 
+@pytest.mark.parametrize('seed', [0, 1])
+def test_crowdhuman_resamples_are_the_benchmark_on_the_duplicated_images(seed):
+    gt, dets = random_records(seed, num_images=15)  # scores tie often, within images too
+    rows = np.concatenate([np.arange(15)[None], draw_resamples(15, 100, seed)[:4]])
+    got = paired_bootstrap_mmr(gt, {'a': dets, 'b': dets[::-1]}, rows)
+    assert all(np.array_equal(got['a'][k], got['b'][k]) for k in got['a'])  # record order
+    for r, row in enumerate(rows):
+        by_id = {d['ID']: d for d in dets}
+        dup_gt = [dict(gt[p], ID=f'{n}') for n, p in enumerate(sorted(row))]
+        dup_dets = [dict(by_id[gt[p]['ID']], ID=f'{n}') for n, p in enumerate(sorted(row))]
+        want = crowdhuman_mmr(dup_gt, dup_dets)
+        assert {k: got['a'][k][r] for k in want} == want, r
+
+
 def test_bad_input_is_named():
     dataset, dets = random_coco(4, num_images=10)
     gt = coco_of(dataset)
@@ -190,3 +205,8 @@ def test_bad_input_is_named():
         paired_bootstrap_ap(gt, {'a': [dict(dets[0], score=float('nan'))]}, np.arange(10)[None])
     with pytest.raises(InputError, match='a 95% interval needs at least 100'):
         percentile_interval(np.zeros(50))
+    gt, records = random_records(0, num_images=3)
+    with pytest.raises(InputError, match="detections\\['m'\\]: detection record 3: ID 'x' is "
+                                         'not among the gt IDs'):
+        paired_bootstrap_mmr(gt, {'m': records + [dict(ID='x', dtboxes=[])]},
+                             np.arange(3)[None])

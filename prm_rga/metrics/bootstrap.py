@@ -22,6 +22,7 @@ import numpy as np
 from scipy import sparse
 
 from prm_rga.errors import InputError
+from prm_rga.metrics.crowdhuman import matched_images, mmr_of
 from prm_rga.metrics.gt_count import (AP_FIELDS, as_coco, check_ranges, evaluated, gt_counts,
                                       subset_name)
 
@@ -169,10 +170,7 @@ def _precision_sums(img, scores, tp, fp, cols, npig, rec_thrs, max_copies):
     """
     num_t, num_b = tp.shape[0], cols.shape[1]
     out = np.zeros((num_t, num_b))
-    # groups: runs of equal score in one image, ranked together by pycocotools
-    new = np.ones(len(img), dtype=bool)
-    new[1:] = (img[1:] != img[:-1]) | (scores[1:] != scores[:-1])
-    start = np.flatnonzero(new)
+    start = tie_groups(img, scores)
     end = np.append(start[1:], len(img))
     tb, fb = np.add.reduceat(tp, start, axis=1), np.add.reduceat(fp, start, axis=1)
     keep = np.flatnonzero(tb.any(0))  # groups with a TP at some IoU threshold
@@ -224,6 +222,14 @@ def _precision_sums(img, scores, tp, fp, cols, npig, rec_thrs, max_copies):
     return out
 
 
+def tie_groups(img, scores):
+    """Where each run of equal scores of one image starts in a ranking: such a run stays
+    together in the ranking of the duplicated images, copy by copy."""
+    new = np.ones(len(img), dtype=bool)
+    new[1:] = (img[1:] != img[:-1]) | (scores[1:] != scores[:-1])
+    return np.flatnonzero(new)
+
+
 def _mixed_points(tp, fp, start, end, g_tp, g_fp, max_copies):
     """The ranked points that can carry the interpolated precision, for groups with a TP.
 
@@ -256,6 +262,47 @@ def _thresholds_reached(tps, npig, rec_thrs):
     recall = tps[near] / np.broadcast_to(npig, tps.shape)[near]
     reached[near] = np.searchsorted(rec_thrs, recall, side='right')
     return reached
+
+
+def paired_bootstrap_mmr(gt_records, detections, resamples):
+    """CrowdHuman mMR, AP50 and recall of every model on every resample of the images.
+
+    ``gt_records``/``detections`` (model name -> detection records) as ``crowdhuman_mmr``
+    takes them; ``resamples`` (B, n) positions into ``gt_records``. Resample r equals
+    ``crowdhuman_mmr`` on records where the drawn images are copied under new IDs (copies in
+    the order of their originals); NaN for a resample without any person. The matching runs
+    once per model; each resample re-ranks the copies (copies of equal-score detections of one
+    image interleave, as they do in the copied records).
+    """
+    if not isinstance(detections, dict) or not detections:
+        raise InputError('detections: expected a dict of model name -> detection records')
+    counts = resample_counts(resamples, len(gt_records))
+    out = {}
+    for name, records in detections.items():
+        try:
+            per_image, persons = matched_images(gt_records, records)
+        except InputError as e:
+            raise InputError(f'detections[{name!r}]: {e}') from None
+        img = np.repeat(np.arange(len(per_image)), [len(s) for s, _ in per_image])
+        scores = np.concatenate([s for s, _ in per_image])
+        labels = np.concatenate([t for _, t in per_image])
+        order = np.argsort(-scores, kind='stable')
+        img, scores, labels = img[order], scores[order], labels[order]
+        start = tie_groups(img, scores)
+        length = np.diff(np.append(start, len(img)))
+        res = {key: np.full(len(counts), np.nan) for key in ('mMR', 'AP50', 'recall')}
+        for b, copies in enumerate(counts):
+            num_persons = int(persons @ copies)
+            if not num_persons:
+                continue
+            size = length * copies[img[start]]  # each group repeated copy by copy
+            group = np.repeat(np.arange(len(start)), size)
+            offset = np.arange(len(group)) - np.repeat(np.cumsum(size) - size, size)
+            ranked = labels[start[group] + offset % length[group]]
+            for key, value in mmr_of(ranked, num_persons, len(copies)).items():
+                res[key][b] = value
+        out[name] = res
+    return out
 
 
 def percentile_interval(values, level=0.95):

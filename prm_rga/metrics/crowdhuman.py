@@ -104,6 +104,15 @@ def crowdhuman_mmr(gt_records, det_records):
     ``dtboxes`` (``box`` xywh, ``score``). Images without a detection record have no
     detections. See the module docstring for the exact protocol.
     """
+    per_image, persons = matched_images(gt_records, det_records)
+    scores = np.concatenate([s for s, _ in per_image])
+    labels = np.concatenate([t for _, t in per_image])
+    return mmr_of(labels[np.argsort(-scores, kind='stable')], int(persons.sum()), len(persons))
+
+
+def matched_images(gt_records, det_records):
+    """The per-image half of the evaluation, in gt-record order: per image its kept detections'
+    (scores, labels: 1 TP, 0 FP) in its ranking order, and the number of persons per image."""
     gts = {}
     for n, record in enumerate(gt_records):
         check_gt_record(record, f'gt record {n}')
@@ -121,7 +130,7 @@ def crowdhuman_mmr(gt_records, det_records):
         _check_det_record(record, f'{where} (ID {record["ID"]!r})')
         dets[record['ID']] = record
 
-    num_persons, scores, labels = 0, [], []
+    per_image, persons = [], []
     for image_id, gt in gts.items():
         det = dets.get(image_id, {})
         size = _image_size(gt, det)
@@ -129,23 +138,24 @@ def crowdhuman_mmr(gt_records, det_records):
         person = np.array([is_person(b) for b in gt['gtboxes']], dtype=bool)
         det_boxes = _xyxy([b['box'] for b in det.get('dtboxes', [])], size)
         det_scores = np.array([b['score'] for b in det.get('dtboxes', [])], dtype=np.float64)
-        s, t = _match_image(det_boxes, det_scores, gt_boxes[person], gt_boxes[~person])
-        scores.append(s)
-        labels.append(t)
-        num_persons += int(person.sum())
-    if num_persons == 0:
+        per_image.append(_match_image(det_boxes, det_scores, gt_boxes[person],
+                                      gt_boxes[~person]))
+        persons.append(int(person.sum()))
+    if sum(persons) == 0:
         raise InputError('gt records: no person box (tag "person" without extra.ignore) '
                          'to evaluate against')
+    return per_image, np.array(persons)
 
-    scores, labels = np.concatenate(scores), np.concatenate(labels)
-    if len(scores) == 0:
+
+def mmr_of(labels, num_persons, num_images):
+    """mMR, AP50 and recall of detections ranked by score (``labels`` 1 TP, 0 FP)."""
+    if len(labels) == 0:
         return {'mMR': 1.0, 'AP50': 0.0, 'recall': 0.0}
-    labels = labels[np.argsort(-scores, kind='stable')]
     tp = np.cumsum(labels)
     fp = np.cumsum(1 - labels)
     recall = tp / num_persons
     precision = tp / (tp + fp)
-    fppi = fp / len(gts)
+    fppi = fp / num_images
     at = np.minimum(np.searchsorted(fppi, FPPI_REFS, side='left'), len(fppi) - 1)
     miss = np.maximum(1.0 - recall[at], MR_FLOOR)
     ap = np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2)
