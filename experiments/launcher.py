@@ -209,7 +209,7 @@ def _train(cfg, work_dir: str) -> None:
     from argparse import Namespace
 
     from prm_rga.train import make_runner
-    runner = make_runner(cfg, Namespace(work_dir=work_dir, config=''))
+    runner = make_runner(with_eval_records(cfg), Namespace(work_dir=work_dir, config=''))
     if runner.rank == 0:
         runner.cfg.dump(osp.join(work_dir, 'config.py'))
     try:
@@ -220,6 +220,15 @@ def _train(cfg, work_dir: str) -> None:
         except tracking.TrackingError:
             pass  # the training error is the one to report
         raise
+
+
+def with_eval_records(cfg):
+    """Tracked trials keep their final evaluation per image (``eval_records.npz``,
+    prm_rga.eval_records) for the report's confidence intervals."""
+    hooks = list(cfg.get('custom_hooks', []))
+    if not any(h.get('type') == 'EvalRecordHook' for h in hooks):
+        cfg.custom_hooks = hooks + [dict(type='EvalRecordHook')]
+    return cfg
 
 
 def _upload(client, run_id: str, work_dir: str, member: str) -> None:
@@ -237,7 +246,7 @@ def _evaluate_ensemble(trial, checkpoints, work_dir, client, run_id) -> dict:
     from prm_rga.train import make_runner
     cfg = ensemble_config(list(trial.configs), checkpoints)
     cfg.visualizer.name = f'ensemble-{uuid.uuid4().hex[:8]}'
-    runner = make_runner(cfg, Namespace(work_dir=work_dir, config=''))
+    runner = make_runner(with_eval_records(cfg), Namespace(work_dir=work_dir, config=''))
     runner.cfg.dump(osp.join(work_dir, 'config.py'))
     scalars = {k: float(v) for k, v in runner.test().items() if isinstance(v, (int, float))}
     metrics = {('val/' + k.split('/', 1)[1] if '/' in k else 'val/' + k): v

@@ -10,6 +10,7 @@ from prm_rga.checkpoint import allow_mmengine_checkpoints  # noqa: E402
 from prm_rga.datasets import CrowdHumanDataset
 from prm_rga.ensemble import ProposalEnsemble
 from prm_rga.eval_dump import EvalDumpHook
+from prm_rga.eval_records import EvalRecordHook
 from prm_rga.finite_loss_hook import FiniteLossHook
 from prm_rga.hard_ratio_sampler import HardRatioSampler
 from prm_rga.metrics import (CrowdHumanMetric, GTCountSubsetMetric, crowdhuman_mmr,
@@ -22,8 +23,8 @@ from prm_rga.telemetry import GradNormHook, RoITelemetryHook
 allow_mmengine_checkpoints()
 
 __all__ = [
-    'AmpRGAOptimWrapper', 'CrowdHumanDataset', 'CrowdHumanMetric', 'EvalDumpHook', 'FiniteLossHook',
-    'GTCountSubsetMetric', 'GradNormHook', 'HardRatioSampler', 'ParallelBBoxHeads',
+    'AmpRGAOptimWrapper', 'CrowdHumanDataset', 'CrowdHumanMetric', 'EvalDumpHook', 'EvalRecordHook',
+    'FiniteLossHook', 'GTCountSubsetMetric', 'GradNormHook', 'HardRatioSampler', 'ParallelBBoxHeads',
     'ParallelCascadeRoIHead', 'ParallelRoIHead', 'ProposalEnsemble', 'RGAOptimWrapper',
     'RoITelemetryHook', 'crowdhuman_mmr', 'gt_count_subset_ap', 'rga_lambda'
 ]

@@ -212,15 +212,10 @@ def test_metric_rejects_bad_ranges_at_build(tmp_path):
         METRICS.build(dict(type='GTCountSubsetMetric', ann_file=str(path), ranges=[]))
 
 
-def test_metric_per_head_ap(tmp_path):
-    """Predictions carrying pred_instances_h{i} get h{i}/ keys equal to the function on them."""
-    dataset, _ = random_coco(12, num_images=20)
-    path = tmp_path / 'gt.json'
-    path.write_text(json.dumps(dataset))
-    evaluator = Evaluator([METRICS.build(dict(type='GTCountSubsetMetric', ann_file=str(path),
-                                              prefix='val'))])
-    evaluator.dataset_meta = dict(classes=[c['name'] for c in dataset['categories']])
-    g = torch.Generator().manual_seed(1)
+def two_head_samples(dataset, seed=1):
+    """Data samples whose predictions carry two heads (pred_instances = head 0), and each
+    head's detections as COCO result dicts."""
+    g = torch.Generator().manual_seed(seed)
     samples, dets = [], [[], []]
     for img in dataset['images']:
         own = [a for a in dataset['annotations'] if a['image_id'] == img['id']]
@@ -241,6 +236,18 @@ def test_metric_per_head_ap(tmp_path):
                                                   head['scores'].tolist(), labels.tolist()):
                 dets[i].append(dict(image_id=img['id'], category_id=label + 1,
                                     bbox=[x1, y1, x2 - x1, y2 - y1], score=s))
+    return samples, dets
+
+
+def test_metric_per_head_ap(tmp_path):
+    """Predictions carrying pred_instances_h{i} get h{i}/ keys equal to the function on them."""
+    dataset, _ = random_coco(12, num_images=20)
+    path = tmp_path / 'gt.json'
+    path.write_text(json.dumps(dataset))
+    evaluator = Evaluator([METRICS.build(dict(type='GTCountSubsetMetric', ann_file=str(path),
+                                              prefix='val'))])
+    evaluator.dataset_meta = dict(classes=[c['name'] for c in dataset['categories']])
+    samples, dets = two_head_samples(dataset)
     evaluator.process(data_samples=samples)
     got = evaluator.evaluate(len(samples))
     for i in range(2):

@@ -100,7 +100,8 @@ def test_two_trial_suite_end_to_end(tmp_path, synth, capsys):
         assert run.data.params['config_hash'] == by_name[name].params['config_hash']
         assert {'train/loss', 'train/lr', 'val/bbox_mAP', 'val/bbox_mAP_50'} <= set(run.data.metrics)
         assert [m.step for m in client.get_metric_history(run.info.run_id, 'train/loss')] == [1, 2]
-        assert 'config.py' in [a.path for a in client.list_artifacts(run.info.run_id)]
+        assert {'config.py', 'eval_records.npz'} <= {
+            a.path for a in client.list_artifacts(run.info.run_id)}
     rga = kids['lambda0=7.0;seed=0']
     assert [m.value for m in client.get_metric_history(rga.info.run_id, 'train/lambda')] == [7, 4]
     assert kids['lambda0=1.0;seed=0'].data.params['config_hash'] != rga.data.params['config_hash']
@@ -141,7 +142,8 @@ def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, 
         run.data.metrics)
     assert run.data.params['ensemble'] == 'separate'
     artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
-    assert {'config.py', 'm0', 'm1'} <= set(artifacts), artifacts
+    assert {'config.py', 'eval_records.npz', 'm0', 'm1'} <= set(artifacts), artifacts
+    assert 'm0/eval_records.npz' in [a.path for a in client.list_artifacts(run.info.run_id, 'm0')]
     assert main(['suite', 'status', str(path), *common]) == 1
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]

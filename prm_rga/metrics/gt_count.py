@@ -8,6 +8,7 @@ are identical to a fresh ``COCOeval`` with ``params.imgIds`` set to the subset.
 
 import contextlib
 import copy
+import gc
 import io
 import math
 import os
@@ -108,10 +109,23 @@ def evaluated(gt, detections, name='detections'):
     """``COCOeval`` of ``detections`` against ``gt`` (a COCO) after ``evaluate()``: the
     per-image, per-category matches that every subset or resample of the images reuses.
     ``name`` is how error messages call the detections."""
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), paused_gc():
         ev = COCOeval(gt, _load_results(gt, detections, name), 'bbox')
         ev.evaluate()
     return ev
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """No cyclic garbage collection while pycocotools makes its millions of small dicts (the
+    collector would rescan them again and again: a quarter of evaluate()'s time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def check_xywh(box, where):
@@ -221,6 +235,7 @@ class GTCountSubsetMetric(CocoMetric):
             super().__init__(ann_file=ann_file, metric='bbox', outfile_prefix=outfile_prefix,
                              collect_device=collect_device, prefix=prefix)
         self.ranges = check_ranges(ranges)
+        self.last_record = None
 
     def process(self, data_batch, data_samples):
         super().process(data_batch, data_samples)
@@ -238,12 +253,17 @@ class GTCountSubsetMetric(CocoMetric):
                 self._coco_api = COCO(self.gt_to_coco_json(gts, prefix))
         if self.cat_ids is None:
             self.cat_ids = self._coco_api.getCatIds(catNms=list(self.dataset_meta['classes']))
-        out = self._subset_metrics(preds, [p['img_id'] for p in preds])
+        img_ids = [p['img_id'] for p in preds]
+        out = self._subset_metrics(preds, img_ids)
         num_heads = min(len(p.get('heads', ())) for p in preds)
+        sources = {'model': preds}
         for i in range(num_heads):
-            heads = [p['heads'][i] for p in preds]
+            sources[f'h{i}'] = [p['heads'][i] for p in preds]
             out.update({f'h{i}/{k}': v for k, v in
-                        self._subset_metrics(heads, [p['img_id'] for p in preds]).items()})
+                        self._subset_metrics(sources[f'h{i}'], img_ids).items()})
+        # what EvalRecordHook writes: the predictions behind these numbers, per image
+        self.last_record = dict(coco=self._coco_api, cat_ids=self.cat_ids, img_ids=img_ids,
+                                sources=sources)
         return out
 
     def _subset_metrics(self, preds, img_ids):

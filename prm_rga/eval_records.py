@@ -1,0 +1,167 @@
+"""Per-image evaluation records: what it takes to recompute COCO AP on any multiset of the val
+images (the paired bootstrap, ``prm_rga.metrics.bootstrap``) long after the trial ended.
+
+``<work_dir>/artifacts/eval_records.npz``, rewritten at every evaluation (the last one stays),
+from ``GTCountSubsetMetric``'s predictions:
+
+- ``sources`` str (S,): ``model`` (the detector as evaluated: the PRM ensemble, or a
+  ``ProposalEnsemble``), then ``h0``, ``h1``, ... (each PRM head alone) when the metric had them.
+- ``image_id`` int64 (n,): the val images, ascending; ``num_dets`` int32 (S, n): detections of
+  each source per image; ``bbox`` float32 (N, 4) x1y1x2y2 as predicted, ``score`` float32 (N,),
+  ``label`` int16 (N,) class index, in source-major then image order; ``category_id`` int64 (C,):
+  COCO category of each class index. Boxes are kept as predicted (float32), so AP recomputed
+  from them equals the metric's (it converts them to xywh the same way).
+- the GT they were evaluated on, so the record alone suffices: ``gt_image_id`` (n,) and per
+  annotation ``gt_ann_image_id``, ``gt_category_id``, ``gt_bbox`` float64 (xywh), ``gt_area``,
+  ``gt_iscrowd``; ``gt_sha256``: the GT fingerprint (``gt_fingerprint``) that pairs records of
+  different runs only when they were evaluated on the same val set.
+"""
+import contextlib
+import hashlib
+import io
+import os
+import os.path as osp
+
+import numpy as np
+from mmengine.dist import master_only
+from mmengine.hooks import Hook
+from pycocotools.coco import COCO
+
+from mmdet.registry import HOOKS
+from prm_rga.errors import InputError
+from prm_rga.metrics.gt_count import paused_gc
+
+FILE = 'eval_records.npz'
+FIELDS = ('sources', 'image_id', 'num_dets', 'bbox', 'score', 'label', 'category_id',
+          'gt_image_id', 'gt_ann_image_id', 'gt_category_id', 'gt_bbox', 'gt_area',
+          'gt_iscrowd', 'gt_sha256')
+
+
+def gt_arrays(coco):
+    """The GT of a pycocotools COCO as arrays (images ascending, annotations by id)."""
+    anns = [coco.anns[k] for k in sorted(coco.anns)]
+    return dict(
+        gt_image_id=np.array(sorted(coco.getImgIds()), dtype=np.int64),
+        gt_ann_image_id=np.array([a['image_id'] for a in anns], dtype=np.int64),
+        gt_category_id=np.array([a['category_id'] for a in anns], dtype=np.int64),
+        gt_bbox=np.array([a['bbox'] for a in anns], dtype=np.float64).reshape(-1, 4),
+        gt_area=np.array([a['area'] for a in anns], dtype=np.float64),
+        gt_iscrowd=np.array([a.get('iscrowd', 0) for a in anns], dtype=np.int8),
+        category_id=np.array(sorted(coco.getCatIds()), dtype=np.int64))
+
+
+def gt_fingerprint(arrays):
+    """sha256 over the GT arrays: equal for the same images, boxes, areas, crowd flags and
+    categories, whatever file they came from."""
+    h = hashlib.sha256()
+    for key in ('gt_image_id', 'gt_ann_image_id', 'gt_category_id', 'gt_bbox', 'gt_area',
+                'gt_iscrowd', 'category_id'):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(arrays[key]).tobytes())
+    return h.hexdigest()
+
+
+def record_arrays(coco, cat_ids, img_ids, sources):
+    """The record's arrays. ``sources``: name -> per-image predictions (dicts of ``bboxes``
+    xyxy, ``scores``, ``labels`` arrays) in the order of ``img_ids``; ``cat_ids`` the COCO
+    category of each class index."""
+    gt = gt_arrays(coco)
+    gt['category_id'] = np.asarray(cat_ids, dtype=np.int64)
+    order = np.argsort(img_ids, kind='stable')
+    per = [[preds[i] for i in order] for preds in sources.values()]
+
+    def cat(key, dtype, shape):
+        parts = [np.asarray(p[key], dtype=dtype).reshape(shape) for ps in per for p in ps]
+        return np.concatenate(parts) if parts else np.zeros((0, *shape[1:]), dtype)
+
+    return dict(gt, sources=np.array(list(sources)), gt_sha256=np.array(gt_fingerprint(gt)),
+                image_id=np.asarray(img_ids, dtype=np.int64)[order],
+                num_dets=np.array([[len(p['scores']) for p in ps] for ps in per], np.int32),
+                bbox=cat('bboxes', np.float32, (-1, 4)), score=cat('scores', np.float32, (-1,)),
+                label=cat('labels', np.int16, (-1,)))
+
+
+def save_record(path, arrays):
+    """Write a record atomically (a half-written file never stands as the record)."""
+    tmp = path + '.tmp.npz'
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_record(path):
+    """``(coco_gt, {source: COCO result dicts}, gt_sha256)`` from a record file.
+
+    Result dicts are those the metric evaluated (xywh from the float32 xyxy, as mmdet's
+    CocoMetric converts them). InputError names the file and the field at fault.
+    """
+    if not osp.isfile(path):
+        raise InputError(f'{path}: no such evaluation record')
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as e:
+        raise InputError(f'{path}: not an evaluation record ({e})') from None
+    missing = [k for k in FIELDS if k not in data]
+    if missing:
+        raise InputError(f'{path}: evaluation record without field(s) {", ".join(missing)}')
+    if str(data['gt_sha256']) != gt_fingerprint(data):
+        raise InputError(f'{path}: gt_sha256 does not match the GT arrays in the record')
+    num = data['num_dets']
+    if num.shape != (len(data['sources']), len(data['image_id'])) or num.sum() != len(
+            data['score']) or not len(data['bbox']) == len(data['label']) == len(data['score']):
+        raise InputError(f'{path}: num_dets {num.shape} does not fit sources, image_id and the '
+                         f'{len(data["score"])} detections')
+    cats = data['category_id']
+    if len(data['label']) and (data['label'].min() < 0 or data['label'].max() >= len(cats)):
+        raise InputError(f'{path}: label outside the {len(cats)} classes of category_id')
+    coco = COCO()
+    coco.dataset = dict(
+        images=[dict(id=int(i)) for i in data['gt_image_id']],
+        categories=[dict(id=int(c)) for c in cats],
+        annotations=[dict(id=n, image_id=int(i), category_id=int(c), bbox=b.tolist(),
+                          area=float(a), iscrowd=int(z))
+                     for n, (i, c, b, a, z) in enumerate(zip(
+                         data['gt_ann_image_id'], data['gt_category_id'], data['gt_bbox'],
+                         data['gt_area'], data['gt_iscrowd']), 1)])
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    images = np.repeat(np.tile(data['image_id'], len(num)), num.ravel()).tolist()
+    categories = cats[data['label']].tolist()
+    boxes, scores = data['bbox'].tolist(), data['score'].tolist()
+    bounds = np.concatenate([[0], np.cumsum(num.sum(1))]).tolist()
+    dets = {}
+    with paused_gc():
+        for s, source in enumerate(data['sources']):
+            part = slice(bounds[s], bounds[s + 1])
+            dets[str(source)] = [
+                dict(image_id=i, category_id=c, bbox=[x1, y1, x2 - x1, y2 - y1], score=sc)
+                for i, c, (x1, y1, x2, y2), sc in zip(images[part], categories[part],
+                                                      boxes[part], scores[part])]
+    return coco, dets, str(data['gt_sha256'])
+
+
+@HOOKS.register_module()
+class EvalRecordHook(Hook):
+    """Writes ``artifacts/eval_records.npz`` (module doc) after every validation and test
+    epoch, from the evaluator's ``GTCountSubsetMetric``; the last evaluation's stays."""
+
+    priority = 'LOW'
+
+    @master_only
+    def after_val_epoch(self, runner, metrics=None):
+        self._write(runner, runner.val_evaluator)
+
+    @master_only
+    def after_test_epoch(self, runner, metrics=None):
+        self._write(runner, runner.test_evaluator)
+
+    def _write(self, runner, evaluator):
+        records = [m.last_record for m in evaluator.metrics
+                   if getattr(m, 'last_record', None) is not None]
+        if not records:
+            runner.logger.warning('EvalRecordHook: no GTCountSubsetMetric in the evaluator, '
+                                  'no evaluation record written')
+            return
+        out_dir = osp.join(runner.work_dir, 'artifacts')
+        os.makedirs(out_dir, exist_ok=True)
+        save_record(osp.join(out_dir, FILE), record_arrays(**records[0]))
