@@ -76,7 +76,7 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
 
 def markdown(report: Report) -> str:
     """Everything in one Markdown page: run summary, claim verdicts, figures, tables."""
-    from analysis import tables
+    from analysis import claims, tables
     runs = report.runs
     lines = [f'# Report: {", ".join(runs.suites)}', '',
              f'Store `{runs.tracking_uri}`, scale `{runs.scale}`, {len(runs.frame)} trial runs.',
@@ -88,13 +88,19 @@ def markdown(report: Report) -> str:
         lines += [f'- {p.suite} / {p.trial}: {p.status}, {p.error or "no error recorded"}'
                   for p in report.problems.itertuples()]
         lines.append('')
-    lines += ['## Claims', '', '| claim | source | verdict | evidence | seeds |',
-              '|---|---|---|---|---|']
+    lines += ['## Claims', '',
+              'Verdicts from 95% intervals of Δ (docs/analysis.md): **holds** when the interval '
+              'lies on the claimed side of the threshold, **contradicted** on the other side, '
+              '**inconclusive** when it straddles it.', '',
+              '| claim | source | verdict | Δ [95% CI] | method | images | evidence | seeds |',
+              '|---|---|---|---|---|---|---|---|']
+
     def cell(text):
         return str(text).replace('|', '\\|')
 
-    lines += [f'| {cell(c.claim)} | {c.source} | **{c.verdict}** | {cell(c.evidence)} | '
-              f'{cell(c.seeds)} |' for c in report.claims.itertuples()]
+    lines += [f'| {cell(c.claim)} | {c.source} | **{c.verdict}** | {claims.interval_text(c)} | '
+              f'{cell(c.method)} | {c.images} | {cell(c.evidence)} | {cell(c.seeds)} |'
+              for c in report.claims.itertuples()]
     lines += ['', '## Figures', '']
     lines += [f'![{name}](figures/{name}.png)' for name in report.figures]
     lines += ['', '## Tables', '']

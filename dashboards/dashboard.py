@@ -6,14 +6,15 @@ import html
 import os.path as osp
 import time
 
-from analysis import paper_values, report, specs, tables
+from analysis import claims, paper_values, report, specs, tables
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em; max-width: 1400px; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
-.holds { background: #d9f2d9; } .does-not-hold { background: #f8d7d7; }
+.holds { background: #d9f2d9; } .contradicted { background: #f8d7d7; }
+.inconclusive { background: #fdf1d0; }
 .not-enough-runs { background: #eee; color: #555; }
 figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; }
 img { max-width: 100%; border: 1px solid #ddd; }
@@ -64,10 +65,12 @@ def render(rep, base: str) -> str:
             (_e(p.suite), _e(p.trial), _e(p.status), _e(p.error), link(p.run_id))
             for p in rep.problems.itertuples()]))
     parts.append('<h2>Claims</h2>')
-    parts.append(_table(['claim', 'source', 'verdict', 'evidence', 'seeds'], [
+    parts.append(_table(['claim', 'source', 'verdict', 'Δ [95% CI]', 'method', 'images',
+                         'evidence', 'seeds'], [
         (_e(c.claim), _e(c.source),
-         f'<span class="{c.verdict.replace(" ", "-")}">{_e(c.verdict)}</span>', _e(c.evidence),
-         _e(c.seeds)) for c in rep.claims.itertuples()]))
+         f'<span class="{c.verdict.replace(" ", "-")}">{_e(c.verdict)}</span>',
+         _e(claims.interval_text(c)), _e(c.method), _e(c.images), _e(c.evidence), _e(c.seeds))
+        for c in rep.claims.itertuples()]))
     parts.append('<h2>Figures</h2>')
     for name, paths in rep.figures.items():
         with open(paths['png'], 'rb') as f:

@@ -144,13 +144,25 @@ def test_failed_run_is_reported_not_counted(built):
 
 def test_claim_verdicts(built):
     verdicts = built.claims.set_index('id')['verdict']
-    assert set(verdicts) <= {claims.HOLDS, claims.FAILS, claims.NOT_ENOUGH}
-    # The fixture is built so that these hold, and these lack runs.
-    for cid in ('fig1a', 'fig1b', 'fig2', 'fig3_pos', 'fig3_neg', 'fig5_prm', 'fig5_mask',
-                'fig6', 'table4', 'table1_heads', 'table8'):
+    assert set(verdicts) <= set(claims.VERDICTS)
+    # The fixture is built so that these hold, and these lack runs (Mask R-CNN and table8's
+    # hard sampling: one seed, and no per-image records: no interval).
+    for cid in ('fig1a', 'fig1b', 'fig2', 'fig3_pos', 'fig3_neg', 'fig5_prm', 'fig6',
+                'table1_heads'):
         assert verdicts[cid] == claims.HOLDS, cid
-    for cid in ('table6', 'table7'):
+    # annealed 31.3 ± 0.3 (3 seeds) vs constant 30.75 ± 0.21 (2 seeds): the Welch interval
+    # of Δ +0.55 straddles 0
+    assert verdicts['table4'] == claims.INCONCLUSIVE
+    for cid in ('fig5_mask', 'table6', 'table7', 'table8'):
         assert verdicts[cid] == claims.NOT_ENOUGH, cid
+    frame = built.claims.set_index('id')
+    for cid in ('fig1a', 'table2_rga', 'table2_prm', 'table1_heads', 'table5_x2'):
+        assert frame.loc[cid, 'ci_low'] > 0 and frame.loc[cid, 'verdict'] == claims.HOLDS, cid
+    assert frame.loc['table4', 'method'].startswith('seeds: Welch t (3 vs 2 seeds)')
+    assert 'one seed' in frame.loc['table8', 'method']
+    csv = pd.read_csv(osp.join(built.out, 'claims.csv'))
+    assert list(csv.columns[:10]) == ['id', 'source', 'claim', 'verdict', 'delta', 'ci_low',
+                                      'ci_high', 'method', 'seeds', 'images']
     table4 = built.claims.set_index('id').loc['table4']
     assert 'n=3' in table4['evidence'] and 'constant: 0,1' in table4['seeds']
 
@@ -159,8 +171,15 @@ def test_claims_that_fail_or_lack_runs_say_so(store, tmp_path):
     runs = Runs(['table8'], store['uri'], cache_dir=str(tmp_path))  # hard runs only, no soft
     verdicts = {c.id: c.verdict for c in claims.table_claims(runs)}
     assert verdicts['table8'] == claims.NOT_ENOUGH
-    worse = claims._compare('x', 'x', 'x', {'a': pd.Series([1.0])}, {'b': pd.Series([2.0])})
-    assert worse.verdict == claims.FAILS and 'Δ -1.00' in worse.evidence
+    one_seed = claims._compare('x', 'x', 'x', {'a': pd.Series([3.0])}, {'b': pd.Series([1.0])})
+    assert one_seed.verdict == claims.NOT_ENOUGH and one_seed.method == 'one seed: no interval'
+    assert one_seed.delta == 2.0 and 'Δ +2.00' in one_seed.evidence
+    worse = claims._compare('x', 'x', 'x', {'a': pd.Series([1.0, 1.1, 0.9])},
+                            {'b': pd.Series([2.0, 2.1, 1.9])})
+    assert worse.verdict == claims.CONTRADICTED and worse.ci_high < 0
+    close = claims._compare('x', 'x', 'x', {'a': pd.Series([1.0, 2.0, 0.0])},
+                            {'b': pd.Series([1.1, 2.1, 0.1])})
+    assert close.verdict == claims.INCONCLUSIVE and close.ci_low < 0 < close.ci_high
 
 
 def test_report_command(store, tmp_path, capsys):
