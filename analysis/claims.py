@@ -343,8 +343,8 @@ def interval_text(claim) -> str:
     return f'{claim.delta:+.{d}f} [{claim.ci_low:+.{d}f}, {claim.ci_high:+.{d}f}]'
 
 
-def check_all(runs) -> pd.DataFrame:
-    boot = intervals.RecordBootstrap(runs)
+def check_all(runs, boot=None) -> pd.DataFrame:
+    boot = boot or intervals.RecordBootstrap(runs)
     claims = [fig1a(runs), fig1b(runs), fig2(runs), fig2_prm(runs, boot), *fig3(runs),
               *fig5(runs), fig6(runs), *table_claims(runs, boot)]
     return pd.DataFrame([asdict(c) for c in claims])

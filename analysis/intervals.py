@@ -98,6 +98,7 @@ class RecordBootstrap:
     def __init__(self, runs, resamples=RESAMPLES, seed=0):
         self.runs, self.resamples, self.seed = runs, resamples, seed
         self._records, self._stats, self._rows = {}, {}, {}
+        self.missing = {}  # run id -> why it has no usable record (the report lists them)
 
     def per_run(self, run_id, metric):
         """(gt_sha256, array (B,)) of METRIC on the resamples, or (None, reason)."""
@@ -114,6 +115,7 @@ class RecordBootstrap:
                 self._records[key] = str(e)
         record = self._records[key]
         if isinstance(record, str):
+            self.missing[run_id] = record
             return None, f'run {run_id}: {record}'
         coco, dets, sha = record
         if source not in dets:

@@ -18,6 +18,7 @@ class Report:
     figures: dict  # name -> {'png': path, 'pdf': path}
     claims: pd.DataFrame
     problems: pd.DataFrame  # runs that did not finish, with their error
+    no_records: dict = None  # run id -> why it has no per-image evaluation record
 
 
 def default_out(suites) -> str:
@@ -26,7 +27,7 @@ def default_out(suites) -> str:
 
 def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
     """Load the runs, then write tables, figures and claims under OUT; LOG reports progress."""
-    from analysis import claims, figures, tables
+    from analysis import claims, figures, intervals, tables
     from analysis.runs import Runs
     out = out or default_out(suites)
     for sub in ('figures', 'tables'):
@@ -65,9 +66,12 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
         drawn[name] = figures.write(runs, name, osp.join(out, 'figures'))
 
     step(steps, 'claim checks')
-    verdicts = claims.check_all(runs)
+    boot = intervals.RecordBootstrap(runs)
+    verdicts = claims.check_all(runs, boot)
     verdicts.to_csv(osp.join(out, 'claims.csv'), index=False)
-    report = Report(out, runs, built, drawn, verdicts, problems)
+    for run_id, why in boot.missing.items():
+        log(f'      run {run_id}: {why} (its claims take intervals over seeds only)')
+    report = Report(out, runs, built, drawn, verdicts, problems, boot.missing)
     with open(osp.join(out, 'report.md'), 'w', encoding='utf-8') as f:
         f.write(markdown(report))
     log(f'done in {time.time() - start:.1f} s: {osp.abspath(out)}')
@@ -101,6 +105,12 @@ def markdown(report: Report) -> str:
     lines += [f'| {cell(c.claim)} | {c.source} | **{c.verdict}** | {claims.interval_text(c)} | '
               f'{cell(c.method)} | {c.images} | {cell(c.evidence)} | {cell(c.seeds)} |'
               for c in report.claims.itertuples()]
+    if report.no_records:
+        lines += ['', 'Runs without a per-image evaluation record (their claims take intervals '
+                  'over seeds only):', '']
+        frame = runs.frame.set_index('run_id')
+        lines += [f'- {frame.loc[r, "suite"]} / {frame.loc[r, "trial"]} ({r}): {why}'
+                  for r, why in report.no_records.items()]
     lines += ['', '## Figures', '']
     lines += [f'![{name}](figures/{name}.png)' for name in report.figures]
     lines += ['', '## Tables', '']

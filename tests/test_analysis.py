@@ -160,6 +160,11 @@ def test_claim_verdicts(built):
         assert frame.loc[cid, 'ci_low'] > 0 and frame.loc[cid, 'verdict'] == claims.HOLDS, cid
     assert frame.loc['table4', 'method'].startswith('seeds: Welch t (3 vs 2 seeds)')
     assert 'one seed' in frame.loc['table8', 'method']
+    # the fixture's runs predate the evaluation records: the report names them
+    assert built.no_records and all(v == 'no eval_records.npz' for v in built.no_records.values())
+    md = open(osp.join(built.out, 'report.md'), encoding='utf-8').read()
+    assert 'Runs without a per-image evaluation record' in md and \
+        f'{next(iter(built.no_records))}): no eval_records.npz' in md
     csv = pd.read_csv(osp.join(built.out, 'claims.csv'))
     assert list(csv.columns[:10]) == ['id', 'source', 'claim', 'verdict', 'delta', 'ci_low',
                                       'ci_high', 'method', 'seeds', 'images']
