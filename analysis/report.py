@@ -19,6 +19,7 @@ class Report:
     claims: pd.DataFrame
     problems: pd.DataFrame  # runs that did not finish, with their error
     no_records: dict = None  # run id -> why it has no per-image evaluation record
+    absolute: bool = True  # tables show ours − paper (not at the tiny scale)
 
 
 def default_out(suites) -> str:
@@ -55,10 +56,12 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
         osp.join(out, 'runs.csv'), index=False)
 
     step(2, 'tables 1-8')
+    boot = intervals.RecordBootstrap(runs)  # resampled AP of each run, shared with the claims
+    absolute = runs.scale != 'tiny'  # ours − paper means nothing for a tiny model
     built = {}
     for name in paper_values.TABLES:
-        built[name] = tables.build(runs, name)
-        tables.write(built[name], name, osp.join(out, 'tables'))
+        built[name] = tables.build(runs, name, boot)
+        tables.write(built[name], name, osp.join(out, 'tables'), absolute)
 
     drawn = {}
     for i, name in enumerate(figures.FIGURES, start=3):
@@ -66,12 +69,11 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
         drawn[name] = figures.write(runs, name, osp.join(out, 'figures'))
 
     step(steps, 'claim checks')
-    boot = intervals.RecordBootstrap(runs)
     verdicts = claims.check_all(runs, boot)
     verdicts.to_csv(osp.join(out, 'claims.csv'), index=False)
     for run_id, why in boot.missing.items():
         log(f'      run {run_id}: {why} (its claims take intervals over seeds only)')
-    report = Report(out, runs, built, drawn, verdicts, problems, boot.missing)
+    report = Report(out, runs, built, drawn, verdicts, problems, boot.missing, absolute)
     with open(osp.join(out, 'report.md'), 'w', encoding='utf-8') as f:
         f.write(markdown(report))
     log(f'done in {time.time() - start:.1f} s: {osp.abspath(out)}')
@@ -115,7 +117,7 @@ def markdown(report: Report) -> str:
     lines += [f'![{name}](figures/{name}.png)' for name in report.figures]
     lines += ['', '## Tables', '']
     for name, cells in report.tables.items():
-        lines += [tables.markdown(tables.wide(cells, name), name), '']
+        lines += [tables.markdown(tables.wide(cells, name, report.absolute), name), '']
     return '\n'.join(lines)
 
 

@@ -111,3 +111,24 @@ MASK = dict(detector='mask_rcnn')
 FIG5_KEYS = {'PRM': ('train/grad_fnorm/h0', 'train/grad_fnorm/h1', 'train/grad_fnorm/sum'),
              'Mask R-CNN': ('train/grad_fnorm/bbox', 'train/grad_fnorm/mask',
                             'train/grad_fnorm/sum')}
+
+
+def _base_method(label, column):
+    method, backbone, schedule = label
+    base = 'Cascade R-CNN' if method.startswith('Cascade') else 'Faster R-CNN'
+    return (base, backbone, schedule), column
+
+
+# Per table: the reference cell each cell's effect is measured against ("Δ ours [95% CI]" next
+# to "Δ paper"), or None. An effect carries across scales where absolute AP does not.
+REFERENCES = {
+    'table1': lambda label, column: (
+        (('✓', ''), 'R-CNN1') if column == 'R-CNN1' else (('', '✓'), 'R-CNN2')
+        if column == 'R-CNN2' else None),
+    'table2': _base_method,
+    'table4': lambda label, column: (('1', '-'), column),
+    'table5': lambda label, column: (('Faster R-CNN', '1:1', '-'), 'R1'),
+    'table6': lambda label, column: (('-', label[1]), column),
+    'table7': lambda label, column: (('Faster R-CNN*', ), column),
+    'table8': lambda label, column: (label, 'soft method') if column == 'hard method' else None,
+}

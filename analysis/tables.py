@@ -9,15 +9,17 @@ import os.path as osp
 import numpy as np
 import pandas as pd
 
-from analysis import paper_values, specs
+from analysis import intervals, paper_values, specs
 from analysis.runs import seed_stats
 
 
-def build(runs, name: str) -> pd.DataFrame:
+def build(runs, name: str, boot=None) -> pd.DataFrame:
     """One row per cell: label fields, column, paper value, our seed statistics (percent), the
-    seeds and run ids behind them, and the unfinished runs that matched."""
+    seeds and run ids behind them, the unfinished runs that matched, and the cell's effect
+    against its reference cell (specs.REFERENCES): ours with its 95% interval and method
+    (analysis.intervals; ``boot`` a RecordBootstrap for seeds × images), and the paper's."""
     paper, spec = paper_values.TABLES[name], specs.TABLES[name]
-    records = []
+    records, cell_runs = [], {}
     for label, row in spec.rows.items():
         paper_row = dict(zip(paper.columns, paper.rows[label]))
         for column, col in spec.columns.items():
@@ -32,13 +34,48 @@ def build(runs, name: str) -> pd.DataFrame:
                 used = done[values.notna().to_numpy()]
                 rec.update(seed_stats(values), seeds=' '.join(str(s) for s in used['seed']),
                            run_ids=' '.join(used['run_id']), runs=len(done))
+                cell_runs[label, column] = (used, pd.Series(
+                    values[values.notna()].to_numpy(), index=used['seed']), metric)
                 other = runs.select(selector, finished=False)
                 if len(other):
                     rec['unfinished'] = ' '.join(f'{s.lower()}' for s in other['status'])
             records.append(rec)
     frame = pd.DataFrame.from_records(records)
     frame['diff'] = frame['mean'] - frame['paper']
-    return frame
+    effects = [_effect(name, label, column, paper, cell_runs, boot)
+               for label, column in zip(frame[list(paper.labels)].itertuples(index=False,
+                                                                                   name=None),
+                                        frame['column'])]
+    return pd.concat([frame, pd.DataFrame.from_records(effects, index=frame.index)], axis=1)
+
+
+EFFECT_FIELDS = ('paper_effect', 'effect', 'effect_low', 'effect_high', 'effect_method')
+
+
+def _effect(name, label, column, paper, cell_runs, boot) -> dict:
+    """Effect of a cell against its reference cell: the paper's and ours with its interval."""
+    out = dict.fromkeys(EFFECT_FIELDS, np.nan)
+    out['effect_method'] = ''
+    ref = specs.REFERENCES.get(name, lambda *_: None)(label, column)
+    if ref is None or ref == (label, column) or ref[0] not in paper.rows:
+        return out
+    ref_paper = dict(zip(paper.columns, paper.rows[ref[0]]))[ref[1]]
+    own = dict(zip(paper.columns, paper.rows[label]))[column]
+    if own is not None and ref_paper is not None:
+        out['paper_effect'] = own - ref_paper
+    if (label, column) not in cell_runs or ref not in cell_runs:
+        return out
+    (runs_a, a, metric_a), (runs_b, b, metric_b) = cell_runs[label, column], cell_runs[ref]
+    if not len(a) or not len(b):
+        return out
+    iv = intervals.over_seeds(a, b)
+    if boot is not None:
+        got = boot.compare(runs_a, runs_b, metric_a, metric_b)
+        if isinstance(got, intervals.Interval):
+            got.delta, iv = iv.delta, got
+    out.update(effect=iv.delta, effect_low=iv.low, effect_high=iv.high,
+               effect_method=iv.method)
+    return out
 
 
 def digits(name: str) -> int:
@@ -67,9 +104,22 @@ def _num(value, d, signed=False) -> str:
     return f'{value:+.{d}f}' if signed else f'{value:.{d}f}'
 
 
-def wide(cells: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The table as displayed: label columns, then per paper column 'paper', 'ours', 'Δ'."""
+def effect_text(cell, d=1) -> str:
+    """'+1.2 [+0.4, +2.0]': our effect against the reference cell with its 95% interval."""
+    if pd.isna(cell.get('effect', np.nan)):
+        return '-'
+    if pd.isna(cell['effect_low']):
+        return f'{cell["effect"]:+.{d}f} (one seed: no interval)'
+    return f'{cell["effect"]:+.{d}f} [{cell["effect_low"]:+.{d}f}, {cell["effect_high"]:+.{d}f}]'
+
+
+def wide(cells: pd.DataFrame, name: str, absolute=True) -> pd.DataFrame:
+    """The table as displayed: label columns, then per paper column 'paper', 'ours', 'Δ'
+    (ours − paper; only with ``absolute``: a tiny model against COCO numbers says nothing) and,
+    for tables with a reference row, 'Δ ours [95% CI]' beside 'Δ paper' (the effect against
+    the reference cell, which carries across scales)."""
     paper, d = paper_values.TABLES[name], digits(name)
+    with_effects = name in specs.REFERENCES
     rows = []
     for label, group in cells.groupby(list(paper.labels), sort=False):
         row = dict(zip(paper.labels, label))
@@ -77,7 +127,11 @@ def wide(cells: pd.DataFrame, name: str) -> pd.DataFrame:
             c = cell['column']
             row[f'{c} paper'] = _num(cell['paper'], d)
             row[f'{c} ours'] = ours_text(cell, d)
-            row[f'{c} Δ'] = _num(cell['diff'], d, signed=True)
+            if absolute:
+                row[f'{c} Δ'] = _num(cell['diff'], d, signed=True)
+            if with_effects:
+                row[f'{c} Δ ours [95% CI]'] = effect_text(cell, d)
+                row[f'{c} Δ paper'] = _num(cell.get('paper_effect', np.nan), d, signed=True)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -100,9 +154,9 @@ def latex(table: pd.DataFrame, name: str) -> str:
         .replace('λ', '$\\lambda$').replace('✓', '$\\checkmark$')
 
 
-def write(cells: pd.DataFrame, name: str, out_dir: str) -> dict:
+def write(cells: pd.DataFrame, name: str, out_dir: str, absolute=True) -> dict:
     """Write NAME.md, NAME.tex and NAME.csv (the long form, one line per cell)."""
-    table = wide(cells, name)
+    table = wide(cells, name, absolute)
     paths = {ext: osp.join(out_dir, f'{name}.{ext}') for ext in ('md', 'tex', 'csv')}
     with open(paths['md'], 'w', encoding='utf-8') as f:
         f.write(markdown(table, name))

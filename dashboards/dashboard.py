@@ -55,7 +55,8 @@ def render(rep, base: str) -> str:
              f'<p class="note">Store <code>{_e(runs.tracking_uri)}</code>, scale '
              f'<code>{_e(runs.scale)}</code>, {len(runs.frame)} trial runs; MLflow UI '
              f'<a href="{_e(base)}">{_e(base)}</a>; built {time.strftime("%Y-%m-%d %H:%M")}. '
-             'Paper values in %; ours: mean ± std over seeds (n); Δ = ours − paper.</p>']
+             'Paper values in %; ours: mean ± std over seeds (n); Δ = ours − paper; Δ ours [95% CI] '
+             'and Δ paper: the effect against the table\'s reference row.</p>']
     if runs.missing_suites:
         parts.append(f'<p>Suites with no runs in the store: {_e(", ".join(runs.missing_suites))}'
                      '</p>')
@@ -81,7 +82,7 @@ def render(rep, base: str) -> str:
     parts.append('<h2>Tables</h2>')
     for name, cells in rep.tables.items():
         paper = paper_values.TABLES[name]
-        wide = tables.wide(cells, name)
+        wide = tables.wide(cells, name, rep.absolute)
         run_links = []
         for label, group in cells.groupby(list(paper.labels), sort=False):
             ids = dict.fromkeys(i for ids in group['run_ids'] for i in ids.split())

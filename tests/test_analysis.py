@@ -109,9 +109,28 @@ def test_params_not_logged_take_the_defaults(built):
 
 
 def test_cells_the_paper_leaves_empty_stay_empty(built):
-    md = open(osp.join(built.out, 'tables', 'table1.md'), encoding='utf-8').read()
-    row = next(line for line in md.splitlines() if line.startswith('| ✓ |  |'))
-    assert row.split(' | ')[5:8] == ['-', '-', '-']  # R-CNN2 of the 1:1-alone row: '-'
+    wide = tables.wide(built.tables['table1'], 'table1', absolute=False).set_index(['1:1', '1:9'])
+    alone = wide.loc[('✓', '')]  # R-CNN2 of the 1:1-alone row: '-'
+    assert list(alone[['R-CNN2 paper', 'R-CNN2 ours', 'R-CNN2 Δ ours [95% CI]']]) == ['-'] * 3
+
+
+def test_effects_against_the_reference_row(store, built):
+    c = cell(built, 'table4', ('7', '✓'), 'AP')
+    rga = pd.Series(logged(store, 'quick', dict(lambda0='7.0', ratios='1:3'), 'val/bbox_mAP'))
+    base = cell(built, 'table4', ('1', '-'), 'AP')
+    assert c['effect'] == pytest.approx(c['mean'] - base['mean'])
+    assert c['mean'] == pytest.approx(rga.mean())
+    assert c['paper_effect'] == pytest.approx(37.3 - 36.1)
+    assert c['effect_low'] < c['effect'] < c['effect_high']
+    assert c['effect_method'].startswith('seeds: Welch t (3 vs 3 seeds)')
+    assert pd.isna(base['effect'])  # the reference row itself
+    hard = cell(built, 'table8', ('1:1', ), 'hard method')  # one hard seed: no interval
+    assert not pd.isna(hard['effect']) and pd.isna(hard['effect_low'])
+    md = open(osp.join(built.out, 'tables', 'table4.md'), encoding='utf-8').read()
+    header = md.splitlines()[2]
+    assert 'AP Δ ours [95% CI]' in header and 'AP Δ paper' in header
+    assert '| AP Δ |' not in header  # tiny scale: no ours − paper
+    assert f'{c["effect"]:+.1f} [{c["effect_low"]:+.1f}, {c["effect_high"]:+.1f}]' in md
 
 
 def test_missing_runs_say_not_run(built):
