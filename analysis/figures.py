@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from analysis import measures, paper_values, specs  # noqa: E402
+from analysis import intervals, measures, paper_values, specs  # noqa: E402
 
 BASE, RGA_LABEL = 'Faster R-CNN', 'Faster R-CNN w/ RGA'
 
@@ -23,12 +23,14 @@ def _not_run(ax, needs: str):
 
 
 def _band(ax, frame, label, scale=1.0, **kw):
-    """Mean over seeds with a ±std band."""
+    """Mean over seeds with its 95% interval over seeds as a band (none for one seed)."""
     mean, std = frame.mean(axis=1) * scale, frame.std(axis=1).fillna(0) * scale
     n = frame.shape[1]
-    line, = ax.plot(mean.index, mean, label=f'{label} (n={n})', **kw)
+    half = intervals.half_width(std, frame.notna().sum(axis=1))
+    line, = ax.plot(mean.index, mean,
+                    label=f'{label} (n={n}' + (', 95% CI)' if n > 1 else ', one seed)'), **kw)
     if n > 1:
-        ax.fill_between(mean.index, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.fill_between(mean.index, mean - half, mean + half, color=line.get_color(), alpha=0.2)
 
 
 def fig1a(runs):
@@ -71,8 +73,9 @@ def fig2(runs):
             _not_run(ax, f'runs with ratios {", ".join(specs.FIG2_RATIOS)} and PRM')
         else:
             x = np.arange(len(single))
-            ax.errorbar(x[single['n'] > 0], have['mean'], yerr=have['std'].fillna(0),
-                        marker='o', capsize=3, label='Faster R-CNN')
+            ax.errorbar(x[single['n'] > 0], have['mean'],
+                        yerr=intervals.half_width(have['std'].fillna(0), have['n']),
+                        marker='o', capsize=3, label='Faster R-CNN (95% CI over seeds)')
             prm = points.loc['PRM']
             if prm['n'] > 0:
                 ax.axhline(prm['mean'], color='C3', ls='--',

@@ -73,6 +73,15 @@ def over_seeds(a: pd.Series, b: pd.Series = None) -> Interval:
     return Interval(delta, delta - half, delta + half, _seeds_method(a, b))
 
 
+def half_width(std, n):
+    """Half the 95% t interval of a mean over n seeds with sample std ``std`` (0 for n < 2:
+    the figures draw no band where there is no interval)."""
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        half = stats.t.ppf((1 + LEVEL) / 2, n - 1) * np.asarray(std, dtype=float) / np.sqrt(n)
+    return np.where(n >= 2, np.nan_to_num(half), 0.0)
+
+
 def _seeds_method(a, b):
     n = f'{len(a)}' if b is None else f'{len(a)} vs {len(b)}'
     return f'seeds: Welch t ({n} seeds)'
