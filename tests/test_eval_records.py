@@ -74,3 +74,13 @@ def test_bad_records_are_named(tmp_path):
     save_record(str(tmp_path / 'edited.npz'), dict(arrays, gt_area=arrays['gt_area'] + 1))
     with pytest.raises(InputError, match='gt_sha256 does not match'):
         load_record(str(tmp_path / 'edited.npz'))
+
+
+def test_tracked_trials_get_the_hook_once():
+    from mmengine.config import Config
+
+    from experiments.launcher import with_eval_records
+    cfg = Config(dict(custom_hooks=[dict(type='FiniteLossHook')]))
+    with_eval_records(with_eval_records(cfg))
+    assert [h['type'] for h in cfg.custom_hooks] == ['FiniteLossHook', 'EvalRecordHook']
+    assert with_eval_records(Config({})).custom_hooks == [dict(type='EvalRecordHook')]
