@@ -10,6 +10,8 @@
   Welch t interval over the per-seed values (one-sample on per-seed differences when both
   sides come from the same runs); a side with one seed gives no interval.
 """
+import os
+import os.path as osp
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from prm_rga.errors import InputError
-from prm_rga.eval_records import FILE, load_record
+from prm_rga.eval_records import FILE, load_record, atomic_savez
 from prm_rga.metrics import draw_resamples, paired_bootstrap_ap, percentile_interval
 from prm_rga.metrics.gt_count import DEFAULT_RANGES
 
@@ -129,14 +131,31 @@ class RecordBootstrap:
         coco, dets, sha = record
         if source not in dets:
             return None, f'run {run_id}: {path} has no {source} detections'
-        if (key, source) not in self._stats:
-            if sha not in self._rows:
-                self._rows[sha] = draw_resamples(len(coco.getImgIds()), self.resamples,
-                                                 self.seed)
-            self._stats[key, source] = paired_bootstrap_ap(
-                coco, {source: dets[source]}, self._rows[sha], DEFAULT_RANGES)[source]
-        values = self._stats[key, source][field]
+        if sha not in self._rows:
+            self._rows[sha] = draw_resamples(len(coco.getImgIds()), self.resamples, self.seed)
+        subsets = field.startswith('gt')  # the GT-count subsets cost 3 more resamplings
+        if (key, source, subsets) not in self._stats:
+            self._stats[key, source, subsets] = self._cached(
+                run_id, f'{path}-{source}-{subsets}-{sha[:12]}-{self.resamples}-{self.seed}',
+                lambda: paired_bootstrap_ap(coco, {source: dets[source]}, self._rows[sha],
+                                            DEFAULT_RANGES if subsets else None)[source])
+        values = self._stats[key, source, subsets][field]
         return sha, np.where(values < 0, np.nan, values) * 100
+
+    def _cached(self, run_id, name, compute):
+        """Resampled AP kept beside the run's downloaded artifacts: a report made again from
+        the same store does not resample a finished run again."""
+        folder = getattr(self.runs, 'cache_dir', None)
+        path = osp.join(folder, run_id, 'bootstrap', name.replace('/', '_') + '.npz') \
+            if folder else None
+        if path and osp.isfile(path):
+            with np.load(path) as f:
+                return {k: f[k] for k in f.files}
+        out = compute()
+        if path:
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            atomic_savez(path, out)
+        return out
 
     def compare(self, arm_a, arm_b, metric_a, metric_b=None):
         """Hierarchical bootstrap interval of mean(a) - mean(b) (percent), or the reason why

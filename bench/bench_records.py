@@ -13,7 +13,7 @@ import time
 import numpy as np
 from bench_subset_metric import synthetic
 
-from prm_rga.eval_records import load_record, record_arrays, save_record
+from prm_rga.eval_records import load_record, record_arrays, atomic_savez
 
 
 def predictions(num_images, num_dets, num_classes, rng):
@@ -41,7 +41,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, 'eval_records.npz')
         t0 = time.perf_counter()
-        save_record(path, record_arrays(gt, sorted(gt.getCatIds()), img_ids, sources))
+        atomic_savez(path, record_arrays(gt, sorted(gt.getCatIds()), img_ids, sources))
         t1 = time.perf_counter()
         load_record(path)
         t2 = time.perf_counter()

@@ -25,6 +25,7 @@ from mmdet.models.roi_heads import CascadeRoIHead
 from mmdet.registry import HOOKS
 from mmdet.structures.bbox import bbox2roi, bbox_overlaps
 from prm_rga.errors import InputError
+from prm_rga.eval_records import atomic_savez
 from prm_rga.telemetry import telemetry_heads, unwrap
 
 
@@ -85,7 +86,7 @@ class EvalDumpHook(Hook):
         out_dir = osp.join(runner.work_dir, 'artifacts')
         os.makedirs(out_dir, exist_ok=True)
         scores, rows = self.dump(unwrap(runner.model), runner.val_loop.dataloader)
-        _atomic_savez(osp.join(out_dir, 'scores.npz'), scores)
+        atomic_savez(osp.join(out_dir, 'scores.npz'), scores)
         _atomic_csv(osp.join(out_dir, 'rpn_pos_vs_gt.csv'), ('image_id', 'num_gt', 'num_pos'),
                     rows)
         runner.logger.info(f'EvalDumpHook: wrote scores.npz ({len(scores["label"])} proposals) '
@@ -140,12 +141,6 @@ class EvalDumpHook(Hook):
         scores['label'] = torch.cat(labels).numpy() if labels else np.zeros(0, np.int64)
         scores['image_id'] = torch.cat(image_ids).numpy() if image_ids else np.zeros(0, np.int64)
         return scores, rows
-
-
-def _atomic_savez(path, arrays):
-    tmp = path + '.tmp.npz'
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def _atomic_csv(path, header, rows):

@@ -81,8 +81,9 @@ def record_arrays(coco, cat_ids, img_ids, sources):
                 label=cat('labels', np.int16, (-1,)))
 
 
-def save_record(path, arrays):
-    """Write a record atomically (a half-written file never stands as the record)."""
+def atomic_savez(path, arrays):
+    """``np.savez_compressed`` through a temporary file: a half-written file never stands as
+    the record (or any other npz artifact)."""
     tmp = path + '.tmp.npz'
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
@@ -164,4 +165,4 @@ class EvalRecordHook(Hook):
             return
         out_dir = osp.join(runner.work_dir, 'artifacts')
         os.makedirs(out_dir, exist_ok=True)
-        save_record(osp.join(out_dir, FILE), record_arrays(**records[0]))
+        atomic_savez(osp.join(out_dir, FILE), record_arrays(**records[0]))

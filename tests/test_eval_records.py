@@ -10,7 +10,7 @@ from mmengine.evaluator import Evaluator
 from test_gt_count_metric import AP_FIELDS, random_coco, two_head_samples
 
 from prm_rga.errors import InputError
-from prm_rga.eval_records import FILE, load_record, save_record
+from prm_rga.eval_records import FILE, load_record, atomic_savez
 from prm_rga.metrics import paired_bootstrap_ap
 
 
@@ -67,11 +67,11 @@ def test_bad_records_are_named(tmp_path):
         arrays = {k: f[k] for k in f.files}
     with pytest.raises(InputError, match='nope.npz: no such evaluation record'):
         load_record(str(tmp_path / 'nope.npz'))
-    save_record(str(tmp_path / 'short.npz'), {k: v for k, v in arrays.items() if k != 'score'})
+    atomic_savez(str(tmp_path / 'short.npz'), {k: v for k, v in arrays.items() if k != 'score'})
     with pytest.raises(InputError, match='short.npz: evaluation record without field\\(s\\) '
                                          'score'):
         load_record(str(tmp_path / 'short.npz'))
-    save_record(str(tmp_path / 'edited.npz'), dict(arrays, gt_area=arrays['gt_area'] + 1))
+    atomic_savez(str(tmp_path / 'edited.npz'), dict(arrays, gt_area=arrays['gt_area'] + 1))
     with pytest.raises(InputError, match='gt_sha256 does not match'):
         load_record(str(tmp_path / 'edited.npz'))
 

@@ -7,14 +7,14 @@ from test_gt_count_metric import coco_of, random_coco
 
 from analysis import intervals
 from analysis.intervals import RecordBootstrap
-from prm_rga.eval_records import record_arrays, save_record
+from prm_rga.eval_records import record_arrays, atomic_savez
 
 
 class FakeRuns:
     """What RecordBootstrap reads of analysis.runs.Runs: artifact paths by run id."""
 
-    def __init__(self, paths):
-        self.paths = paths
+    def __init__(self, paths, cache_dir=None):
+        self.paths, self.cache_dir = paths, cache_dir
 
     def artifact(self, run_id, path):
         return self.paths.get((run_id, path))
@@ -32,7 +32,7 @@ def write_record(path, dataset, dets):
                         np.float32).reshape(-1, 4)
         preds.append(dict(bboxes=xyxy, scores=np.array([d['score'] for d in own], np.float32),
                           labels=np.array([cat_ids.index(d['category_id']) for d in own])))
-    save_record(str(path), record_arrays(coco, cat_ids, img_ids, {'model': preds}))
+    atomic_savez(str(path), record_arrays(coco, cat_ids, img_ids, {'model': preds}))
 
 
 @pytest.fixture(scope='module')
@@ -84,6 +84,17 @@ def test_missing_records_and_other_val_sets_are_named(arms):
                                                  'val/bbox_mAP')
     assert boot.compare(arms['good'], arms['poor'], 'val/mMR') == \
         'val/mMR has no per-image record'
+
+
+def test_resampled_ap_is_cached_beside_the_artifacts(arms, tmp_path, monkeypatch):
+    runs = FakeRuns(arms['runs'].paths, cache_dir=str(tmp_path))
+    first = RecordBootstrap(runs, resamples=100).compare(arms['good'], arms['poor'],
+                                                          'val/gt8-inf/bbox_mAP')
+    assert len(list(tmp_path.glob('*/bootstrap/*.npz'))) == 6
+    monkeypatch.setattr(intervals, 'paired_bootstrap_ap', None)  # not computed again
+    again = RecordBootstrap(runs, resamples=100).compare(arms['good'], arms['poor'],
+                                                          'val/gt8-inf/bbox_mAP')
+    assert (again.low, again.high) == (first.low, first.high)
 
 
 def test_seed_intervals():
