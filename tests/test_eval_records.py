@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mmdet.registry import HOOKS, METRICS
 from mmengine.evaluator import Evaluator
-from test_gt_count_metric import AP_FIELDS, random_coco, two_head_samples
+from test_gt_count_metric import random_coco, two_head_samples
 
 from prm_rga.errors import InputError
 from prm_rga.eval_records import FILE, load_record, atomic_savez
