@@ -53,17 +53,19 @@ def _seeds(**series) -> str:
 
 
 def _compare(cid, source, text, better: dict, worse: dict, lower_is_better=False, d=1,
-             boot=None):
+             boot=None, paired=False):
     """Claim that BETTER ({label: per-seed series}) beats WORSE: Δ = better − worse > 0 (< 0
     when lower is better). ``boot``: (RecordBootstrap, runs of better, runs of worse, metric
     of better, metric of worse) for a seeds × images interval; else (or when a run lacks its
-    record) the interval is over seeds."""
+    record) the interval is over seeds, of the per-seed differences when ``paired`` (both
+    sides measured on the same runs)."""
     (bl, b), (wl, w) = next(iter(better.items())), next(iter(worse.items()))
     seeds = _seeds(**{bl: b, wl: w})
     if not len(b) or not len(w):
         missing = ', '.join(label for label, v in (*better.items(), *worse.items()) if not len(v))
         return _missing(cid, source, text, f'no value (not run or not logged): {missing}', seeds)
-    iv, note = intervals.over_seeds(b, w), ''
+    iv = intervals.over_seeds(b.sub(w).dropna()) if paired else intervals.over_seeds(b, w)
+    note = ''
     if boot is not None:
         got = boot[0].compare(*boot[1:])
         if isinstance(got, Interval):
@@ -81,13 +83,13 @@ def _weakest(verdicts) -> str:
     return next(v for v in (CONTRADICTED, INCONCLUSIVE, NOT_ENOUGH, HOLDS) if v in verdicts)
 
 
-def _all_pairs(cid, source, text, pairs, lower_is_better=False, boot=None):
+def _all_pairs(cid, source, text, pairs, lower_is_better=False, boot=None, paired=False):
     """Claim over several (label, better, worse[, boot args]) comparisons: holds if every pair
     with runs holds, contradicted if one is contradicted, else inconclusive; Δ and interval
     are the least favourable pair's. Not enough runs if no pair has runs."""
     parts = [_compare(cid, source, text, {f'{label} {bl}'.strip(): b},
                       {f'{label} {wl}'.strip(): w}, lower_is_better,
-                      boot=None if boot is None else boot(label))
+                      boot=None if boot is None else boot(label), paired=paired)
              for label, (bl, b), (wl, w) in pairs]
     measured = [p for p in parts if p.verdict != NOT_ENOUGH or not np.isnan(p.delta)]
     evidence = ' | '.join(p.evidence for p in parts)
@@ -306,7 +308,7 @@ def table_claims(runs, boot=None):
                    [(name, ('ensemble', f(runs, specs.PRM, ap)), (name, f(runs, specs.PRM, m)))
                     for name, m in (('R-CNN1', h0), ('R-CNN2', h1))],
                    boot=lambda label: _boot(runs, boot, specs.PRM, specs.PRM, ap,
-                                            h0 if label == 'R-CNN1' else h1)),
+                                            h0 if label == 'R-CNN1' else h1), paired=True),
         _compare('table5_x2', 'Table 5',
                  'PRM beats two separately trained detectors (1:1, 1:9) ensembled (AP)',
                  {'PRM': f(runs, specs.PRM, ap)}, {'Faster R-CNNx2': f(runs, sep, ap)},

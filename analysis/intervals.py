@@ -85,8 +85,9 @@ def half_width(std, n):
 
 
 def _seeds_method(a, b):
-    n = f'{len(a)}' if b is None else f'{len(a)} vs {len(b)}'
-    return f'seeds: Welch t ({n} seeds)'
+    if b is None:
+        return f'seeds: one-sample t ({len(a)} seeds)'
+    return f'seeds: Welch t ({len(a)} vs {len(b)} seeds)'
 
 
 def record_location(metric: str):

@@ -175,7 +175,10 @@ def test_claim_verdicts(built):
     for cid in ('fig5_mask', 'table6', 'table7', 'table8'):
         assert verdicts[cid] == claims.NOT_ENOUGH, cid
     frame = built.claims.set_index('id')
-    for cid in ('fig1a', 'table2_rga', 'table2_prm', 'table1_heads', 'table5_x2'):
+    # the ensemble and its heads come from the same runs: paired over seeds
+    assert frame.loc['table1_ensemble', 'method'] == 'seeds: one-sample t (3 seeds)'
+    for cid in ('fig1a', 'table2_rga', 'table2_prm', 'table1_heads', 'table5_x2',
+                'table1_ensemble'):
         assert frame.loc[cid, 'ci_low'] > 0 and frame.loc[cid, 'verdict'] == claims.HOLDS, cid
     assert frame.loc['table4', 'method'].startswith('seeds: Welch t (3 vs 2 seeds)')
     assert 'one seed' in frame.loc['table8', 'method']
