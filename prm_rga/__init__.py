@@ -7,12 +7,12 @@ import warnings
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
 from prm_rga.checkpoint import allow_mmengine_checkpoints  # noqa: E402
-from prm_rga.datasets import CrowdHumanDataset
+from prm_rga.datasets import CrowdHumanODGTDataset
 from prm_rga.ensemble import ProposalEnsemble
 from prm_rga.eval_dump import EvalDumpHook
 from prm_rga.finite_loss_hook import FiniteLossHook
 from prm_rga.hard_ratio_sampler import HardRatioSampler
-from prm_rga.metrics import (CrowdHumanMetric, GTCountSubsetMetric, crowdhuman_mmr,
+from prm_rga.metrics import (CrowdHumanMMRMetric, GTCountSubsetMetric, crowdhuman_mmr,
                              gt_count_subset_ap)
 from prm_rga.parallel_cascade_roi_head import ParallelCascadeRoIHead
 from prm_rga.parallel_roi_head import ParallelBBoxHeads, ParallelRoIHead
@@ -22,8 +22,8 @@ from prm_rga.telemetry import GradNormHook, RoITelemetryHook
 allow_mmengine_checkpoints()
 
 __all__ = [
-    'AmpRGAOptimWrapper', 'CrowdHumanDataset', 'CrowdHumanMetric', 'EvalDumpHook', 'FiniteLossHook',
-    'GTCountSubsetMetric', 'GradNormHook', 'HardRatioSampler', 'ParallelBBoxHeads',
+    'AmpRGAOptimWrapper', 'CrowdHumanMMRMetric', 'CrowdHumanODGTDataset', 'EvalDumpHook',
+    'FiniteLossHook', 'GTCountSubsetMetric', 'GradNormHook', 'HardRatioSampler', 'ParallelBBoxHeads',
     'ParallelCascadeRoIHead', 'ParallelRoIHead', 'ProposalEnsemble', 'RGAOptimWrapper',
     'RoITelemetryHook', 'crowdhuman_mmr', 'gt_count_subset_ap', 'rga_lambda'
 ]

@@ -39,6 +39,38 @@ def test_paper_settings(name):
         assert cfg.optim_wrapper.type == 'OptimWrapper'
 
 
+def assert_mmdet1_training(cfg, where):
+    """What mmdet 1.x, the paper's framework, trained every detector with (docs/fidelity.md)."""
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=35, norm_type=2), where
+    assert cfg.model.train_cfg.rpn_proposal.max_per_img == 2000, where
+    assert cfg.model.train_cfg.rpn_proposal.nms_pre == 2000, where
+
+
+@pytest.mark.parametrize('name', [n for n in ALL if n.endswith(('_coco.py', '_crowdhuman.py'))])
+def test_paper_configs_clip_at_35_and_train_on_2000_proposals(name):
+    assert_mmdet1_training(config(name), name)
+
+
+def test_every_paper_scale_trial_clips_at_35_and_trains_on_2000_proposals():
+    """Every variant every suite builds at paper scale, RGA and PRM included."""
+    from experiments.suites import expand, list_suites, load_suite
+    checked = 0
+    for suite_name in list_suites():
+        suite = load_suite(suite_name)
+        if 'paper' not in suite.spec['scales']:
+            continue
+        for trial in expand(suite, 'paper'):
+            for cfg in trial.configs:
+                assert_mmdet1_training(cfg, f'{suite_name}: {trial.name}')
+                checked += 1
+    assert checked > 40
+
+
+def test_tiny_configs_clip_at_35():
+    for name in (n for n in ALL if n.startswith('tiny/')):
+        assert config(name).optim_wrapper.clip_grad == dict(max_norm=35, norm_type=2), name
+
+
 def test_synth_gpu_config_is_the_paper_model():
     """The GPU check config changes only data, classes, weights init and schedule."""
     gpu = config('faster_rcnn/faster-rcnn_r50_fpn_rga-prm_synth-gpu.py')

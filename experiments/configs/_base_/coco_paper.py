@@ -1,7 +1,8 @@
 # COCO 2017 at the paper's settings: mmdet's coco_detection pipeline (1333x800, flip), its 1x
-# schedule (SGD lr 0.02 for 16 images, 12 epochs, steps at 8 and 11) and runtime, read from
-# data/coco or $PRM_RGA_COCO, with our plugins, the finite-loss check and the telemetry.
-# Detector configs add a model (mmdet's `_base_/models/...`), as mmdet's own configs do.
+# schedule (SGD lr 0.02 for 16 images, 12 epochs, steps at 8 and 11) with mmdet 1.x's gradient
+# clipping, and runtime, read from data/coco or $PRM_RGA_COCO, with our plugins, the finite-loss
+# check and the telemetry. Detector configs add a model (mmdet's `_base_/models/...`), as mmdet's
+# own configs do, and mmdet 1.x's 2000 training proposals (docs/fidelity.md).
 _base_ = [
     'mmdet::_base_/datasets/coco_detection.py', 'mmdet::_base_/schedules/schedule_1x.py',
     'mmdet::_base_/default_runtime.py'
@@ -12,6 +13,9 @@ data_root = '{{$PRM_RGA_COCO:data/coco}}/'
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
+# mmdet 1.x, the paper's framework, clipped every Faster/Cascade/Mask R-CNN at 35 (L2 norm over
+# all parameters); RGA scales the head gradients before this clipping (Appendix B).
+optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))
 # COCO AP overall, on the GT-count subsets (Fig. 2) and per PRM head, named val/... for tracking.
 val_evaluator = dict(_delete_=True, type='GTCountSubsetMetric',
                      ann_file=data_root + 'annotations/instances_val2017.json', prefix='val')

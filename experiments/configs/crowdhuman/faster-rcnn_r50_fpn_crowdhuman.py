@@ -9,6 +9,7 @@ data_root = '{{$PRM_RGA_CROWDHUMAN:data/crowdhuman}}/'
 model = dict(
     rpn_head=dict(anchor_generator=dict(ratios=[1.0, 2.0, 3.0])),
     roi_head=dict(bbox_head=dict(num_classes=1)),
+    train_cfg=dict(rpn_proposal=dict(max_per_img=2000)),  # mmdet 1.x's, as the COCO configs
     test_cfg=dict(rcnn=dict(score_thr=0.0, max_per_img=300)))
 
 train_pipeline = [
@@ -32,7 +33,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
-        type='CrowdHumanDataset',
+        type='CrowdHumanODGTDataset',
         data_root=data_root,
         ann_file='annotation_train.odgt',
         data_prefix=dict(img='Images/'),
@@ -45,14 +46,14 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='CrowdHumanDataset',
+        type='CrowdHumanODGTDataset',
         data_root=data_root,
         ann_file='annotation_val.odgt',
         data_prefix=dict(img='Images/'),
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='CrowdHumanMetric', ann_file=data_root + 'annotation_val.odgt',
+val_evaluator = dict(type='CrowdHumanMMRMetric', ann_file=data_root + 'annotation_val.odgt',
                      prefix='val')
 test_evaluator = val_evaluator
 
@@ -65,5 +66,6 @@ param_scheduler = [
 ]
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
+    clip_grad=dict(max_norm=35, norm_type=2))
 custom_hooks = [dict(type='FiniteLossHook', interval=50)]
