@@ -3,5 +3,5 @@
 # The backbone starts from torchvision's ImageNet ResNet-50 (mmdet's init_cfg); without network
 # access put the file in the torch hub cache or override init_cfg.
 _base_ = ['mmdet::_base_/models/faster-rcnn_r50_fpn.py', '../_base_/coco_paper.py']
-# R-CNN trains on 2000 RPN proposals per image, as in mmdet 1.x (mmdet 3: 1000).
-model = dict(train_cfg=dict(rpn_proposal=dict(max_per_img=2000)))
+# Trained as mmdet 1.x, the paper's framework, did (_base_/coco_paper.py, docs/fidelity.md).
+model = {{_base_.mmdet1x_model}}
