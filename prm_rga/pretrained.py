@@ -63,7 +63,7 @@ def missing(checkpoint: str):
         return None
     state = 'is not readable' if osp.exists(path) else 'not found'
     if not checkpoint.startswith(ZOO_PREFIXES):
-        return f'pretrained weights {path} {state}'
+        return f'checkpoint {path} {state}'
     return (f'pretrained weights {checkpoint} {state}: expected {path} (in {_where()}). Put '
             f'{osp.basename(path)} there (it is {zoo_url(checkpoint)}), or set ${ENV} to a '
             'folder that holds it; Ray workers need the same file at the same path')

@@ -214,7 +214,8 @@ def test_missing_weights_are_refused_before_anything_starts(tmp_path, paper_env,
     code = main(['train', osp.join(CONFIGS, CASCADE), '--work-dir', str(tmp_path / 'train'),
                  '--cfg-options', f'model.backbone.init_cfg.checkpoint={empty}/r50.pth'])
     err = capsys.readouterr().err
-    assert code == 2 and f'pretrained weights {empty}/r50.pth not found' in err, err
+    assert code == 2 and (f'model.backbone.init_cfg.checkpoint: checkpoint {empty}/r50.pth not '
+                          'found') in err, err
 
     # mmdet's own tools/train.py has no check before the run: the loader names the file then
     cfg = config(RGA_PRM)
@@ -222,6 +223,19 @@ def test_missing_weights_are_refused_before_anything_starts(tmp_path, paper_env,
     monkeypatch.setenv('PRM_RGA_PRETRAINED', str(empty))
     with pytest.raises(InputError, match=f'expected {empty}/{R50_FILE}'):
         model.init_weights()
+
+
+def test_a_joined_cluster_gets_the_drivers_weights_folder(monkeypatch, tmp_path):
+    """Trials resolve model-zoo names on their worker: the driver's $PRM_RGA_PRETRAINED goes
+    with them (Ray's runtime_env), a private local Ray inherits it."""
+    from experiments import launcher
+    calls = []
+    monkeypatch.setattr(launcher.ray, 'init', lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setenv('PRM_RGA_PRETRAINED', str(tmp_path))
+    launcher._init_ray('auto')
+    launcher._init_ray('local')
+    assert calls[0]['runtime_env'] == {'env_vars': {'PRM_RGA_PRETRAINED': str(tmp_path)}}
+    assert 'runtime_env' not in calls[1]
 
 
 @pytest.mark.parametrize('data, messages', [
