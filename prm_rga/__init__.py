@@ -16,6 +16,7 @@ from prm_rga.metrics import (CrowdHumanMMRMetric, GTCountSubsetMetric, crowdhuma
                              gt_count_subset_ap)
 from prm_rga.parallel_cascade_roi_head import ParallelCascadeRoIHead
 from prm_rga.parallel_roi_head import ParallelBBoxHeads, ParallelRoIHead
+from prm_rga.pretrained import check_pretrained  # registers the model-zoo checkpoint loader
 from prm_rga.rga import AmpRGAOptimWrapper, RGAOptimWrapper, rga_lambda
 from prm_rga.telemetry import GradNormHook, RoITelemetryHook
 
@@ -25,5 +26,5 @@ __all__ = [
     'AmpRGAOptimWrapper', 'CrowdHumanMMRMetric', 'CrowdHumanODGTDataset', 'EvalDumpHook',
     'FiniteLossHook', 'GTCountSubsetMetric', 'GradNormHook', 'HardRatioSampler', 'ParallelBBoxHeads',
     'ParallelCascadeRoIHead', 'ParallelRoIHead', 'ProposalEnsemble', 'RGAOptimWrapper',
-    'RoITelemetryHook', 'crowdhuman_mmr', 'gt_count_subset_ap', 'rga_lambda'
+    'RoITelemetryHook', 'check_pretrained', 'crowdhuman_mmr', 'gt_count_subset_ap', 'rga_lambda'
 ]
