@@ -31,6 +31,8 @@ from ray import tune
 
 from experiments import tracking
 from prm_rga.errors import InputError
+from prm_rga.pretrained import ENV as PRETRAINED_ENV
+from prm_rga.pretrained import check_pretrained
 
 ERROR_TAG_LIMIT = 5000  # MLflow tag values are bounded; keep the head of long tracebacks
 
@@ -209,6 +211,7 @@ def _train(cfg, work_dir: str) -> None:
     from argparse import Namespace
 
     from prm_rga.train import make_runner
+    check_pretrained(cfg)
     runner = make_runner(with_eval_records(cfg), Namespace(work_dir=work_dir, config=''))
     if runner.rank == 0:
         runner.cfg.dump(osp.join(work_dir, 'config.py'))
@@ -358,15 +361,18 @@ class Progress(tune.Callback):
 
 def _init_ray(address: str) -> None:
     """A private local Ray by default; joining a cluster ships this project's packages to its
-    workers (Ray's runtime_env), which need only the same Python environment."""
+    workers (Ray's runtime_env), which need only the same Python environment, and the
+    driver's pretrained-weights folder, which must be at the same path on every worker."""
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level='warning')
     address = address or 'local'
+    if address != 'local' and os.environ.get(PRETRAINED_ENV):
+        kwargs['runtime_env'] = {'env_vars': {PRETRAINED_ENV: os.environ[PRETRAINED_ENV]}}
     if address not in ('local', 'auto'):
         _check_reachable(address)
         import experiments
         import prm_rga
-        kwargs['runtime_env'] = {'py_modules': [osp.dirname(prm_rga.__file__),
-                                                osp.dirname(experiments.__file__)]}
+        kwargs.setdefault('runtime_env', {})['py_modules'] = [
+            osp.dirname(prm_rga.__file__), osp.dirname(experiments.__file__)]
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as err:
@@ -405,6 +411,9 @@ def run_suite(suite, trials, args) -> int:
     if len(set(names)) != len(names):
         raise InputError(f'suite {suite.name}: trial names repeat: {sorted(names)}')
     print_trials(suite, trials)
+    for trial in trials:  # on the driver, before any run exists; workers check again
+        for cfg in trial.configs:
+            check_pretrained(cfg, f'trial {trial.name}: ')
     if args.dry_run:
         return 0
     uri = args.tracking_uri or tracking.default_tracking_uri()

@@ -125,6 +125,8 @@ def expand(suite: Suite, scale: str, seeds=None) -> list:
             params['seed'] = _canonical('seed', seed)
             field = f'{where}: trial {_name(params, varying)}'
             configs = build_config(params, scale, at.get('cfg_options'), field)
+            if len(configs) > 1:
+                params['member_seeds'] = ','.join(str(c.randomness.seed) for c in configs)
             params['config_hash'] = config_hash(configs)
             trials.append(Trial(_name(params, varying), params, configs, resources))
     names = [t.name for t in trials]
@@ -153,13 +155,13 @@ def build_config(params: dict, scale: str, cfg_options=None, field='params') -> 
     if params['ensemble'] == 'separate' and len(ratios) < 2:
         raise InputError(f'{field}: ensemble=separate needs two or more ratios')
     configs = []
-    for group in groups:
+    for member, group in enumerate(groups):
         cfg = Config.fromfile(path)
         _set_heads(cfg, [_pos_fraction(r, field) for r in group], params['sampling'])
         _set_rga(cfg, float(params['lambda0']), params['anneal'] == 'true')
         if params['schedule'] == '2x':
             _double_schedule(cfg)
-        cfg.randomness = dict(seed=int(params['seed']))
+        cfg.randomness = dict(seed=member_seed(int(params['seed']), member))
         overrides = {k: yaml.safe_load(v) for k, v in params.items() if '.' in k}
         overrides.update(cfg_options or {})
         for k, v in overrides.items():
@@ -168,6 +170,14 @@ def build_config(params: dict, scale: str, cfg_options=None, field='params') -> 
         _absolute_data_paths(cfg)
         configs.append(cfg)
     return tuple(configs)
+
+
+def member_seed(seed: int, member: int) -> int:
+    """The seed of member ``member`` of a trial with ``seed``: the first member (and every
+    single-detector trial) trains with the trial's seed; the separately trained detectors of
+    Table 5's x2 with seeds of their own (another init and data order), 1000 apart so that no
+    member repeats another trial's detector for seeds below 1000."""
+    return seed + 1000 * member
 
 
 def _absolute_data_paths(cfg: Config) -> None:

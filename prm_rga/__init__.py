@@ -7,24 +7,26 @@ import warnings
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
 from prm_rga.checkpoint import allow_mmengine_checkpoints  # noqa: E402
-from prm_rga.datasets import CrowdHumanDataset
+from prm_rga.datasets import CrowdHumanODGTDataset
 from prm_rga.ensemble import ProposalEnsemble
 from prm_rga.eval_dump import EvalDumpHook
 from prm_rga.eval_records import EvalRecordHook
 from prm_rga.finite_loss_hook import FiniteLossHook
 from prm_rga.hard_ratio_sampler import HardRatioSampler
-from prm_rga.metrics import (CrowdHumanMetric, GTCountSubsetMetric, crowdhuman_mmr,
+from prm_rga.metrics import (CrowdHumanMMRMetric, GTCountSubsetMetric, crowdhuman_mmr,
                              gt_count_subset_ap)
 from prm_rga.parallel_cascade_roi_head import ParallelCascadeRoIHead
 from prm_rga.parallel_roi_head import ParallelBBoxHeads, ParallelRoIHead
+from prm_rga.pretrained import check_pretrained  # registers the model-zoo checkpoint loader
 from prm_rga.rga import AmpRGAOptimWrapper, RGAOptimWrapper, rga_lambda
 from prm_rga.telemetry import GradNormHook, RoITelemetryHook
 
 allow_mmengine_checkpoints()
 
 __all__ = [
-    'AmpRGAOptimWrapper', 'CrowdHumanDataset', 'CrowdHumanMetric', 'EvalDumpHook', 'EvalRecordHook',
+    'AmpRGAOptimWrapper', 'CrowdHumanMMRMetric', 'CrowdHumanODGTDataset', 'EvalDumpHook',
+    'EvalRecordHook',
     'FiniteLossHook', 'GTCountSubsetMetric', 'GradNormHook', 'HardRatioSampler', 'ParallelBBoxHeads',
     'ParallelCascadeRoIHead', 'ParallelRoIHead', 'ProposalEnsemble', 'RGAOptimWrapper',
-    'RoITelemetryHook', 'crowdhuman_mmr', 'gt_count_subset_ap', 'rga_lambda'
+    'RoITelemetryHook', 'check_pretrained', 'crowdhuman_mmr', 'gt_count_subset_ap', 'rga_lambda'
 ]

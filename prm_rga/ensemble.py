@@ -6,6 +6,7 @@ classifies them with its own head; the pre-softmax logits are averaged, as PRM d
 are regressed by ``reg_model`` (list the detector trained with the most positives first).
 """
 import os.path as osp
+import pickle
 from typing import List, Optional, Sequence
 
 import torch
@@ -17,6 +18,19 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox2roi
 from prm_rga.errors import InputError
+
+
+def load_member(detector: nn.Module, path: str, field: str) -> None:
+    """Load one member's weights strictly: a checkpoint of another config would otherwise leave
+    some of its modules randomly initialised without a word."""
+    if not osp.isfile(path):
+        raise InputError(f'{field}: file not found: {path}')
+    try:
+        load_checkpoint(detector, path, map_location='cpu', strict=True)
+    except (pickle.UnpicklingError, EOFError) as e:
+        raise InputError(f'{field}: {path} is not a checkpoint ({e})') from None
+    except RuntimeError as e:
+        raise InputError(f'{field}: {path} does not fit its detector config: {e}') from None
 
 
 @MODELS.register_module()
@@ -43,9 +57,7 @@ class ProposalEnsemble(BaseDetector):
         self.detectors = nn.ModuleList(MODELS.build(cfg) for cfg in detectors)
         self.reg_model = reg_model
         for i, path in enumerate(checkpoints or []):
-            if not osp.isfile(path):
-                raise InputError(f'model.checkpoints[{i}]: file not found: {path}')
-            load_checkpoint(self.detectors[i], path, map_location='cpu', logger='silent')
+            load_member(self.detectors[i], path, f'model.checkpoints[{i}]')
 
     def extract_feat(self, batch_inputs: Tensor) -> List[tuple]:
         return [det.extract_feat(batch_inputs) for det in self.detectors]

@@ -9,6 +9,7 @@ import copy
 from typing import Callable, List, Sequence, Tuple
 
 import torch
+from mmengine.model import ModuleList
 from torch import Tensor, nn
 
 from mmdet.models.roi_heads import StandardRoIHead
@@ -31,21 +32,19 @@ def check_rcnn_cfgs(cfgs, num_heads: int, field: str) -> None:
         check_pos_fraction(cfg['sampler'].get('pos_fraction'), f'{field}[{i}].sampler.pos_fraction')
 
 
-class ParallelBBoxHeads(nn.ModuleList):
-    """The parallel bbox heads of one R-CNN stage, called like a single bbox head.
+class ParallelBBoxHeads(ModuleList):
+    """The parallel bbox heads of one R-CNN stage, standing where that stage's single bbox head
+    stands, so that mmdet's own test-time code of ``StandardRoIHead`` and ``CascadeRoIHead``
+    runs unchanged on top.
 
-    ``forward`` returns the class logits averaged over the heads (or those of ``test_head``
-    alone) and the box deltas of the predicting head. Box decoding and post-processing
-    (``predict_by_feat``, ``regress_by_class``, ...) are the predicting head's, so mmdet's own
-    test-time code of ``StandardRoIHead`` and ``CascadeRoIHead`` runs unchanged on top.
+    An mmengine ``ModuleList``: ``init_weights`` runs each head's own ``init_cfg``, so every
+    head starts exactly as a single head would. ``forward`` returns the class logits averaged
+    over the heads (or those of ``test_head`` alone) and the box deltas of the predicting head.
+    What mmdet's RoI heads read of their bbox head besides (box decoding, post-processing, the
+    class count) is one explicit property or method each, taken from the predicting head; no
+    other name is forwarded, so a name mmdet starts reading fails with ``AttributeError``
+    (``tests/test_prm_init.py`` scans mmdet's RoI heads for the names they read).
     """
-
-    # Attributes read from the predicting head; training goes through ``loss`` only.
-    DELEGATED = frozenset({
-        'bbox_coder', 'bbox_pred_split', 'custom_activation', 'loss_cls', 'num_classes',
-        'predict_box_type', 'predict_by_feat', 'reg_class_agnostic', 'refine_bboxes',
-        'regress_by_class'
-    })
 
     def __init__(self, cfgs: Sequence[dict], field: str, train_cfgs=None,
                  train_field: str = 'train_cfg.rcnn') -> None:
@@ -54,7 +53,7 @@ class ParallelBBoxHeads(nn.ModuleList):
         for i, cfg in enumerate(cfgs):
             if MODELS.get(cfg.get('type')) is None:
                 raise InputError(f'{field}[{i}].type: unknown bbox head type {cfg.get("type")!r}')
-        super().__init__(MODELS.build(cfg) for cfg in cfgs)
+        super().__init__([MODELS.build(cfg) for cfg in cfgs])
         if len({head.num_classes for head in self}) > 1:
             raise InputError(f'{field}: all heads must have the same num_classes, got '
                              f'{[head.num_classes for head in self]}')
@@ -69,6 +68,7 @@ class ParallelBBoxHeads(nn.ModuleList):
 
     @property
     def predict_index(self) -> int:
+        """``test_head`` when set, else the regressing head (largest positive fraction)."""
         if self.test_head is not None:
             return self.test_head
         if self.reg_index < 0:
@@ -76,13 +76,36 @@ class ParallelBBoxHeads(nn.ModuleList):
                                'build them with train_cfg.rcnn or load a checkpoint')
         return int(self.reg_index)
 
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name not in self.DELEGATED:
-                raise
-            return getattr(self[self.predict_index], name)
+    @property
+    def predicting_head(self) -> nn.Module:
+        return self[self.predict_index]
+
+    # What mmdet's RoI heads read of a bbox head at test time, from the predicting head.
+    @property
+    def num_classes(self) -> int:
+        return self.predicting_head.num_classes
+
+    @property
+    def predict_box_type(self) -> str:
+        return self.predicting_head.predict_box_type
+
+    @property
+    def custom_activation(self) -> bool:
+        return self.predicting_head.custom_activation
+
+    @property
+    def loss_cls(self) -> nn.Module:
+        return self.predicting_head.loss_cls
+
+    def bbox_pred_split(self, bbox_pred: Tensor, num_proposals_per_img: Sequence[int]) -> tuple:
+        return self.predicting_head.bbox_pred_split(bbox_pred, num_proposals_per_img)
+
+    def predict_by_feat(self, *args, **kwargs) -> InstanceList:
+        return self.predicting_head.predict_by_feat(*args, **kwargs)
+
+    def regress_by_class(self, priors: Tensor, label: Tensor, bbox_pred: Tensor,
+                         img_meta: dict) -> Tensor:
+        return self.predicting_head.regress_by_class(priors, label, bbox_pred, img_meta)
 
     def forward(self, feats: Tensor) -> Tuple[Tensor, Tensor]:
         if self.test_head is not None:

@@ -45,14 +45,15 @@ def telemetry_heads(roi_head) -> list:
     return list(heads) if isinstance(heads, ParallelBBoxHeads) else [heads]
 
 
-def roi_stats(cls_score: Tensor, labels: Tensor, num_imgs: int) -> Dict[str, float]:
+def roi_stats(cls_score: Tensor, labels: Tensor, num_imgs: int,
+              num_classes: int) -> Dict[str, float]:
     """Positives per image and accuracy (fraction) on positive / negative RoIs of one head.
 
-    ``labels`` are the bbox targets' labels, background = ``cls_score.shape[1] - 1``. An
-    accuracy over no RoIs is left out (the message hub keeps the previous value).
+    ``labels`` are the bbox targets' labels, background = the head's ``num_classes`` (mmdet's
+    convention; a head may have more class channels than ``num_classes + 1``). An accuracy over
+    no RoIs is left out (the message hub keeps the previous value).
     """
-    background = cls_score.shape[1] - 1
-    pos = labels < background
+    pos = labels < num_classes
     correct = cls_score.argmax(1) == labels
     num_pos, num_neg = pos.sum(), (~pos).sum()
     values = torch.stack([num_pos, (correct & pos).sum(), num_neg, (correct & ~pos).sum()])
@@ -79,20 +80,21 @@ class RoITelemetryHook(Hook):
     def before_train(self, runner) -> None:
         self._heads = telemetry_heads(unwrap(runner.model).roi_head)
         for i, head in enumerate(self._heads):
-            head.loss_and_target = self._recording(head.loss_and_target, i)
+            head.loss_and_target = self._recording(head.loss_and_target, i, head.num_classes)
 
     def after_train(self, runner) -> None:
         for head in self._heads:
             del head.loss_and_target  # back to the class's method
 
     @staticmethod
-    def _recording(loss_and_target, index: int):
+    def _recording(loss_and_target, index: int, num_classes: int):
 
         def wrapped(cls_score, bbox_pred, rois, sampling_results, rcnn_train_cfg, **kwargs):
             out = loss_and_target(cls_score, bbox_pred, rois, sampling_results, rcnn_train_cfg,
                                   **kwargs)
             hub = MessageHub.get_current_instance()
-            stats = roi_stats(cls_score.detach(), out['bbox_targets'][0], len(sampling_results))
+            stats = roi_stats(cls_score.detach(), out['bbox_targets'][0], len(sampling_results),
+                              num_classes)
             for name, value in stats.items():
                 hub.update_scalar(f'train/{name}/h{index}', value)
             return out
@@ -116,19 +118,27 @@ def loss_groups(losses: dict, with_mask: bool) -> Dict[str, List[Tensor]]:
     return dict(groups)
 
 
-def grad_fnorms(losses: dict, param: Tensor, with_mask: bool) -> Dict[str, float]:
+def grad_fnorms(losses: dict, param: Tensor, with_mask: bool,
+                loss_scale: float = 1.0) -> Dict[str, float]:
     """Frobenius norm of d(group loss)/d(param) per group and of the gradient of their sum.
 
     The sum's gradient is the sum of the groups' gradients (linearity), so one
     ``autograd.grad`` per group suffices; the graph is kept for the training step's backward.
+    Under AMP the graph holds fp16 activations, whose small gradients underflow unless the loss
+    is scaled first: pass the loss scaler's scale, as the training step's own backward uses it.
+    A scale that overflows gives no norms (the scaler skips that step and lowers its scale).
     """
     grads = {}
     for group, terms in loss_groups(losses, with_mask).items():
-        (grad, ) = torch.autograd.grad(sum(terms), param, retain_graph=True, allow_unused=True)
-        grads[group] = torch.zeros_like(param) if grad is None else grad
+        (grad, ) = torch.autograd.grad(sum(terms) * loss_scale, param, retain_graph=True,
+                                       allow_unused=True)
+        grads[group] = torch.zeros_like(param) if grad is None else grad.float()
     if not grads:
         return {}
     norms = torch.stack([g.norm() for g in grads.values()] + [sum(grads.values()).norm()])
+    norms = norms / loss_scale
+    if not torch.isfinite(norms).all():
+        return {}
     return dict(zip(list(grads) + ['sum'], norms.tolist()))
 
 
@@ -145,6 +155,8 @@ class GradNormHook(Hook):
 
     The per-group losses exist with their graph only inside the model's ``train_step``, between
     ``parse_losses`` and the backward: the hook wraps the model's ``parse_losses`` for the run.
+    With an ``AmpOptimWrapper`` the losses are scaled by its loss scaler's current scale before
+    differentiating (see ``grad_fnorms``).
     """
 
     priority = 'NORMAL'
@@ -164,12 +176,15 @@ class GradNormHook(Hook):
                              f'parameter of {type(model).__name__}')
         self._model, self._param = model, params[self.param_name]
         self._with_mask = bool(getattr(model.roi_head, 'with_mask', False))
+        scaler = getattr(runner.optim_wrapper, 'loss_scaler', None)
         parse_losses = model.parse_losses
 
         def wrapped(losses):
             if self._due:
                 hub = MessageHub.get_current_instance()
-                for group, value in grad_fnorms(losses, self._param, self._with_mask).items():
+                scale = 1.0 if scaler is None else float(scaler.get_scale())
+                for group, value in grad_fnorms(losses, self._param, self._with_mask,
+                                                scale).items():
                     hub.update_scalar(f'train/grad_fnorm/{group}', value)
             return parse_losses(losses)
 

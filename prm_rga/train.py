@@ -1,6 +1,7 @@
 """`prm-rga train` and `prm-rga test`: thin layers on mmengine's Runner that check the config
 and the data it names before anything is built, so bad input fails fast with the field or file
-named, and that create the synthetic data set a config asks for (once; it is cached)."""
+named (the annotation files, their classes, the pretrained weights), and that create the synthetic
+data set a config asks for (once; it is cached)."""
 import argparse
 import json
 import os.path as osp
@@ -10,6 +11,7 @@ from mmengine.runner import Runner
 
 from prm_rga.errors import InputError
 from prm_rga.metrics.gt_count import check_xywh
+from prm_rga.pretrained import check_pretrained
 
 
 def load_config(path: str, cfg_options=None) -> Config:
@@ -24,8 +26,9 @@ def load_config(path: str, cfg_options=None) -> Config:
     return cfg
 
 
-def _check_annotations(path: str, field: str) -> None:
-    """The annotation file exists and is well-formed COCO JSON or CrowdHuman .odgt."""
+def _check_annotations(path: str, field: str, dataset) -> None:
+    """The annotation file exists, is well-formed COCO JSON or CrowdHuman .odgt, and a COCO
+    file can train the dataset config."""
     if not osp.isfile(path):
         raise InputError(f'{field}: annotation file not found: {path}')
     if path.endswith('.odgt'):
@@ -43,6 +46,52 @@ def _check_annotations(path: str, field: str) -> None:
     for k, ann in enumerate(data['annotations']):
         check_xywh(ann.get('bbox') if isinstance(ann, dict) else None,
                    f'{field}: {path}, annotations[{k}].bbox')
+    _check_classes(data, f'{field}: {path}', dataset)
+
+
+def _names(names) -> str:
+    names = list(names)
+    shown = ', '.join(map(str, names[:12]))
+    return f'({shown}{f", ... {len(names)} in all" if len(names) > 12 else ""})'
+
+
+def _config_classes(dataset):
+    """The classes the dataset config loads: its metainfo's, else its dataset type's."""
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes is None and isinstance(dataset.get('type'), str):
+        from mmdet.registry import DATASETS
+        classes = (getattr(DATASETS.get(dataset.type), 'METAINFO', None) or {}).get('classes')
+    return classes
+
+
+def _check_classes(data: dict, where: str, dataset) -> None:
+    """The file has every class of the config (mmdet silently drops the others and, when none
+    is left, fails deep in the data loader), and a training split keeps at least one image
+    after mmdet's filter (``filter_empty_gt``: an annotation of the classes; ``min_size``)."""
+    classes = _config_classes(dataset)
+    if not classes:
+        return
+    ids = {c.get('name'): c.get('id') for c in data['categories'] if isinstance(c, dict)}
+    listing = f"the config's classes {_names(classes)}, the file's categories {_names(ids)}"
+    absent = [c for c in classes if c not in ids]
+    if absent:
+        raise InputError(f"{where}: its categories do not include {len(absent)} of the config's "
+                         f'{len(classes)} classes {_names(absent)}; {listing}. Set the '
+                         "dataset's metainfo.classes (and the heads' num_classes) to the "
+                         'classes to train, or use a file that has them')
+    if dataset.get('test_mode'):
+        return
+    filter_cfg = dict(dataset.get('filter_cfg') or {})
+    wanted = {ids[c] for c in classes}
+    annotated = {a.get('image_id') for a in data['annotations']
+                 if isinstance(a, dict) and a.get('category_id') in wanted}
+    kept = [img for img in data['images']
+            if (img.get('id') in annotated or not filter_cfg.get('filter_empty_gt'))
+            and min(img.get('width', 0), img.get('height', 0)) >= filter_cfg.get('min_size', 0)]
+    if not kept:
+        raise InputError(f'{where}: no training image is left after filtering '
+                         f"(filter_cfg={filter_cfg}): {len(data['images'])} images, "
+                         f"{len(annotated)} with a box of the config's classes; {listing}")
 
 
 def check_data(cfg: Config) -> None:
@@ -57,7 +106,7 @@ def check_data(cfg: Config) -> None:
         if not dataset or not dataset.get('ann_file'):
             continue
         root = dataset.get('data_root') or ''
-        _check_annotations(osp.join(root, dataset.ann_file), f'{split}.dataset.ann_file')
+        _check_annotations(osp.join(root, dataset.ann_file), f'{split}.dataset.ann_file', dataset)
         img_dir = osp.join(root, (dataset.get('data_prefix') or {}).get('img', ''))
         if not osp.isdir(img_dir):
             raise InputError(f'{split}.dataset.data_prefix.img: image folder not found: {img_dir}')
@@ -76,6 +125,7 @@ def train(args: argparse.Namespace) -> int:
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
+    check_pretrained(cfg)
     runner = make_runner(cfg, args)
     runner.train()
     return 0

@@ -10,9 +10,9 @@ from mmdet.registry import DATASETS, METRICS
 from mmengine.evaluator import Evaluator
 from PIL import Image
 
-from prm_rga.datasets.crowdhuman import CrowdHumanDataset
+from prm_rga.datasets.crowdhuman import CrowdHumanODGTDataset
 from prm_rga.errors import InputError
-from prm_rga.metrics import CrowdHumanMetric, crowdhuman_mmr, load_odgt
+from prm_rga.metrics import CrowdHumanMMRMetric, crowdhuman_mmr, load_odgt
 
 FLOOR = 1e-10  # the log floor of the miss rates
 
@@ -211,23 +211,33 @@ def test_dataset(tmp_path):
                                      person(100, 0, 10, 10)]),
                dict(ID='b', gtboxes=[person(1, 2, 3, 4, ignore=1)], width=80, height=60)]
     ann = write_odgt(tmp_path / 'ann.odgt', records)
-    ds = DATASETS.build(dict(type='CrowdHumanDataset', ann_file=ann, img_ext='png',
+    ds = DATASETS.build(dict(type='CrowdHumanODGTDataset', ann_file=ann, img_ext='png',
                              data_prefix=dict(img=str(tmp_path / 'img')), pipeline=[]))
-    assert isinstance(ds, CrowdHumanDataset) and len(ds) == 2
+    assert isinstance(ds, CrowdHumanODGTDataset) and len(ds) == 2
     a = ds.get_data_info(0)
     assert a['img_path'].endswith('a.png') and (a['width'], a['height']) == (80, 60)
     assert a['instances'] == [dict(bbox=[0, 5, 20, 60], bbox_label=0, ignore_flag=0),
                               dict(bbox=[40, 10, 60, 30], bbox_label=0, ignore_flag=1)]
     assert ds.get_data_info(1)['instances'][0]['ignore_flag'] == 1
-    only_persons = DATASETS.build(dict(type='CrowdHumanDataset', ann_file=ann, img_ext='png',
+    only_persons = DATASETS.build(dict(type='CrowdHumanODGTDataset', ann_file=ann, img_ext='png',
                                        data_prefix=dict(img=str(tmp_path / 'img')),
                                        filter_cfg=dict(filter_empty_gt=True), pipeline=[]))
     assert len(only_persons) == 1
     with pytest.raises(InputError, match='nope.odgt'):
-        CrowdHumanDataset(ann_file=str(tmp_path / 'nope.odgt'),
-                          data_prefix=dict(img=str(tmp_path / 'img')))
+        CrowdHumanODGTDataset(ann_file=str(tmp_path / 'nope.odgt'),
+                              data_prefix=dict(img=str(tmp_path / 'img')))
     with pytest.raises(InputError, match='noimg'):
-        CrowdHumanDataset(ann_file=ann, data_prefix=dict(img=str(tmp_path / 'noimg')))
+        CrowdHumanODGTDataset(ann_file=ann, data_prefix=dict(img=str(tmp_path / 'noimg')))
+
+
+def test_mmdet_crowdhuman_registrations_left_as_mmdet_has_them():
+    """`import prm_rga` (done by conftest) must not change what mmdet's CrowdDet configs build."""
+    import mmdet.datasets
+    import mmdet.evaluation
+    assert DATASETS.get('CrowdHumanDataset') is mmdet.datasets.CrowdHumanDataset
+    assert METRICS.get('CrowdHumanMetric') is mmdet.evaluation.CrowdHumanMetric
+    assert DATASETS.get('CrowdHumanODGTDataset') is CrowdHumanODGTDataset
+    assert METRICS.get('CrowdHumanMMRMetric') is CrowdHumanMMRMetric
 
 
 def test_metric_through_evaluator_equals_function(tmp_path):
@@ -235,8 +245,8 @@ def test_metric_through_evaluator_equals_function(tmp_path):
     for r in gt:  # sizes come from the data samples, as in CrowdHuman's own files
         del r['width'], r['height']
     ann = write_odgt(tmp_path / 'val.odgt', gt)
-    metric = METRICS.build(dict(type='CrowdHumanMetric', ann_file=ann))
-    assert isinstance(metric, CrowdHumanMetric)
+    metric = METRICS.build(dict(type='CrowdHumanMMRMetric', ann_file=ann))
+    assert isinstance(metric, CrowdHumanMMRMetric)
     evaluator = Evaluator([metric])
     evaluator.dataset_meta = dict(classes=('person', ))
     g = torch.Generator().manual_seed(0)

@@ -55,6 +55,26 @@ def test_ensemble_averages_logits_of_different_detectors():
                                torch.softmax((la + lb) / 2, -1)[:n])
 
 
+def test_a_checkpoint_of_another_config_is_refused_naming_file_and_keys(tmp_path):
+    """Strict loading: PRM weights for a single-head member would leave its head random."""
+    cfg = config(TINY).model
+    prm = MODELS.build(config('tiny/faster-rcnn_tiny_prm_synth.py').model)
+    path = tmp_path / 'prm.pth'
+    torch.save({'state_dict': prm.state_dict()}, path)
+    with pytest.raises(InputError) as err:
+        MODELS.build(dict(type='ProposalEnsemble', detectors=[cfg, cfg],
+                          checkpoints=[str(path), str(path)]))
+    message = str(err.value)
+    assert 'model.checkpoints[0]' in message and str(path) in message
+    assert 'roi_head.bbox_head.fc_cls.weight' in message  # missing
+    assert 'roi_head.bbox_head.0.fc_cls.weight' in message  # unexpected
+    text = tmp_path / 'notes.txt'
+    text.write_text('not a checkpoint')
+    with pytest.raises(InputError, match=r'checkpoints\[0\].*notes.txt'):
+        MODELS.build(dict(type='ProposalEnsemble', detectors=[cfg, cfg],
+                          checkpoints=[str(text), str(text)]))
+
+
 def test_bad_ensemble_settings():
     cfg = config(TINY).model
     with pytest.raises(InputError, match='at least two'):

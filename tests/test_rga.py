@@ -63,6 +63,37 @@ def test_step_matches_appendix_b(t, max_norm):
         7 - 6 * t / T)
 
 
+def test_heads_are_scaled_before_clipping_where_clipping_binds():
+    """Appendix B's order, scale then clip then step, on a step where the clip binds: the other
+    order (clip, then scale the clipped head gradients) gives other weights."""
+    T, t, lr, max_norm = 100, 0, 0.1, 0.5
+    x = torch.randn(8, 4)
+    probe = ToyDetector()
+    probe.loss(x).backward()
+    for name, p in probe.named_parameters():
+        if name.startswith('roi_head.bbox_head.'):
+            p.grad *= 7.0
+    assert torch.nn.utils.clip_grad_norm_(probe.parameters(), float('inf')) > 4 * max_norm
+
+    ref, ours, other = ToyDetector(), ToyDetector(), ToyDetector()
+    appendix_b_step(ref, x, t, T, lr, max_norm=max_norm)
+    wrapper = RGAOptimWrapper(optimizer=torch.optim.SGD(ours.parameters(), lr=lr),
+                              lambda0=7.0, clip_grad=dict(max_norm=max_norm))
+    wrapper.initialize_count_status(ours, t, T)
+    wrapper_step(ours, wrapper, x)
+    for (name, a), b in zip(ref.named_parameters(), ours.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7, msg=name)
+
+    opt = torch.optim.SGD(other.parameters(), lr=lr)
+    other.loss(x).backward()
+    torch.nn.utils.clip_grad_norm_(other.parameters(), max_norm)
+    for name, p in other.named_parameters():
+        if name.startswith('roi_head.bbox_head.'):
+            p.grad *= 7.0
+    opt.step()
+    assert not torch.allclose(other.backbone.weight, ours.backbone.weight, atol=1e-4)
+
+
 def test_only_head_gradients_scaled():
     x = torch.randn(8, 4)
     plain, rga = ToyDetector(), ToyDetector()

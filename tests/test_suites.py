@@ -100,6 +100,7 @@ def test_separate_detectors_and_their_ensemble(tmp_path):
     cfgs = build_config(params(ratios='1:1,1:9', ensemble='separate'), 'tiny')
     assert [c.model.train_cfg.rcnn.sampler.pos_fraction for c in cfgs] == [1 / 2, 1 / 10]
     assert all(c.model.roi_head.type == 'StandardRoIHead' for c in cfgs)
+    assert [c.randomness.seed for c in cfgs] == [0, 1000]  # trained apart: other init, order
     ens = ensemble_config(cfgs, checkpoints=[None, None])
     assert ens.model.reg_model == 0 and ens.model.type == 'ProposalEnsemble'
     ens.model.pop('checkpoints')
@@ -168,3 +169,14 @@ def test_bad_axis_refused_at_expand(tmp_path, text, match):
     assert str(path) in str(err.value)
     with pytest.raises(InputError, match="no 'paper' scale"):
         expand(suite, 'paper')
+
+
+def test_table5_x2_members_have_their_own_seeds_recorded_as_params():
+    trials = [t for t in expand(load_suite('table5'), 'tiny') if len(t.configs) > 1]
+    assert [t.params['seed'] for t in trials] == ['0', '1']
+    for trial in trials:
+        seeds = [c.randomness.seed for c in trial.configs]
+        assert len(set(seeds)) == 2 and seeds[0] == int(trial.params['seed'])
+        assert trial.params['member_seeds'] == ','.join(map(str, seeds))
+    single = [t for t in expand(load_suite('table5'), 'tiny') if len(t.configs) == 1]
+    assert all('member_seeds' not in t.params for t in single)

@@ -15,8 +15,8 @@ from mmengine.structures import InstanceData
 from conftest import config
 from prm_rga.errors import InputError
 from prm_rga.parallel_roi_head import sample_per_head
-from prm_rga.telemetry import (GradNormHook, RoITelemetryHook, loss_groups, roi_stats,
-                               telemetry_heads)
+from prm_rga.telemetry import (GradNormHook, RoITelemetryHook, grad_fnorms, loss_groups,
+                               roi_stats, telemetry_heads)
 
 
 def hub_scalars(hub, prefix):
@@ -29,10 +29,14 @@ def test_roi_stats_by_hand():
     cls_score = torch.tensor([[5., 0, 0, 0], [0, 0, 5, 0], [0, 5, 0, 0], [0, 0, 0, 5],
                               [0, 0, 0, 5], [5, 0, 0, 0], [0, 0, 0, 5]])
     labels = torch.tensor([0, 1, 1, 3, 3, 3, 3])
-    assert roi_stats(cls_score, labels, num_imgs=2) == {
+    assert roi_stats(cls_score, labels, num_imgs=2, num_classes=3) == {
         'num_pos': 1.5, 'acc_pos': pytest.approx(2 / 3), 'acc_neg': 0.75}
     # no positives: the positive accuracy is left out, not 0 or NaN
-    assert roi_stats(cls_score[3:], labels[3:], 1) == {'num_pos': 0.0, 'acc_neg': 0.75}
+    assert roi_stats(cls_score[3:], labels[3:], 1, 3) == {'num_pos': 0.0, 'acc_neg': 0.75}
+    # A head with an extra class channel (e.g. an objectness column): background is still
+    # label num_classes, not the last channel.
+    extra = torch.cat([cls_score, torch.zeros(len(cls_score), 1)], 1)
+    assert roi_stats(extra, labels, 2, 3) == roi_stats(cls_score, labels, 2, 3)
 
 
 def build_roi_head(name):
@@ -127,7 +131,7 @@ def test_grad_norms_equal_autograd_per_head(name, groups):
     param = model.backbone.layer4[0].conv1.weight
 
     hook = GradNormHook(interval=5)
-    runner = SimpleNamespace(model=model, iter=9)
+    runner = SimpleNamespace(model=model, iter=9, optim_wrapper=None)
     hub = MessageHub.get_instance(f'test_grad_norm_{name}')
     hook.before_train(runner)
     hook.before_train_iter(runner, 0)  # iteration 10 of every 5: due
@@ -157,10 +161,42 @@ def test_grad_norms_equal_autograd_per_head(name, groups):
     assert got['sum'] <= sum(v for k, v in got.items() if k != 'sum') + 1e-6
 
 
+def test_grad_norms_under_amp_use_the_loss_scale():
+    """An fp16 graph whose gradient underflows unscaled: with the loss scale (as AMP's own
+    backward uses it) the norm is the true one; a scale that overflows gives no norms."""
+    param = torch.full((4, 4), 1.0, requires_grad=True)
+    act = (param * 1e-4).half()  # fp16 activations, as under autocast
+    losses = {'loss_cls': (act.float() * 1e-8).sum()}  # d loss / d act = 1e-8: 0 in fp16
+    true = 1e-12 * 4  # |d loss / d param| = 1e-8 * 1e-4 per entry, 16 entries
+    assert grad_fnorms(losses, param, False)['h0'] == 0.0
+    scaled = grad_fnorms(losses, param, False, loss_scale=2.0**16)
+    assert scaled == {'h0': pytest.approx(true, rel=1e-2), 'sum': pytest.approx(true, rel=1e-2)}
+    big = {'loss_cls': (act.float() * 1e3).sum()}
+    assert grad_fnorms(big, param, False, loss_scale=2.0**16) == {}  # 6.5e7 > fp16 max
+
+
+def test_grad_norm_hook_reads_the_scale_of_an_amp_wrapper():
+    model = build_detector('tiny/faster-rcnn_tiny_synth.py')
+    scaler = SimpleNamespace(get_scale=lambda: 8.0)
+    runner = SimpleNamespace(model=model, iter=9, optim_wrapper=SimpleNamespace(loss_scaler=scaler))
+    hook = GradNormHook(interval=5)
+    hub = MessageHub.get_instance('test_grad_norm_amp')
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    data = detector_batch(model)
+    torch.manual_seed(1)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    model.parse_losses(losses)
+    hook.after_train(runner)
+    # fp32 model: scaling the loss by 8 and the gradient back by 1/8 changes nothing.
+    assert hub_scalars(hub, 'train/grad_fnorm/') == pytest.approx(
+        grad_fnorms(losses, model.backbone.layer4[0].conv1.weight, False), rel=1e-5)
+
+
 def test_grad_norm_hook_off_interval_and_bad_arguments():
     model = build_detector('tiny/faster-rcnn_tiny_synth.py')
     hook = GradNormHook(interval=5)
-    runner = SimpleNamespace(model=model, iter=10)
+    runner = SimpleNamespace(model=model, iter=10, optim_wrapper=None)
     hub = MessageHub.get_instance('test_grad_norm_off')
     hook.before_train(runner)
     hook.before_train_iter(runner, 0)  # iteration 11: not due

@@ -10,8 +10,8 @@ from prm_rga.errors import InputError
 from prm_rga.metrics.crowdhuman import is_person, load_odgt
 
 
-@DATASETS.register_module(force=True)
-class CrowdHumanDataset(BaseDetDataset):
+@DATASETS.register_module()
+class CrowdHumanODGTDataset(BaseDetDataset):
     """Images ``data_prefix['img']/{ID}.{img_ext}`` with the ``fbox`` boxes of an ``.odgt`` file.
 
     Persons (``tag == 'person'``, ``extra.ignore == 0``: the benchmark's rule) are instances
@@ -23,8 +23,8 @@ class CrowdHumanDataset(BaseDetDataset):
     ``filter_cfg`` (training only): ``filter_empty_gt`` drops images without a person,
     ``min_size`` images smaller than it, as mmdet's CocoDataset.
 
-    This replaces mmdet's ``CrowdHumanDataset`` (same name, registered with force once mmdet's
-    own is registered), which needs an image-size cache file and keeps unclipped boxes.
+    A name of our own, beside mmdet's ``CrowdHumanDataset`` (left as mmdet registers it), which
+    needs an image-size cache file and keeps unclipped boxes.
     """
 
     METAINFO = {'classes': ('person', ), 'palette': [(220, 20, 60)]}

@@ -36,7 +36,6 @@ import math
 import os.path as osp
 from numbers import Real
 
-import mmdet.evaluation  # noqa: F401  registers mmdet's CrowdHumanMetric before ours replaces it
 import numpy as np
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
@@ -250,19 +249,20 @@ def _match_image(boxes, scores, persons, ignores):
     return scores[keep], labels[keep]
 
 
-@METRICS.register_module(force=True)
-class CrowdHumanMetric(BaseMetric):
+@METRICS.register_module()
+class CrowdHumanMMRMetric(BaseMetric):
     """CrowdHuman mMR / AP50 / recall of class-0 predictions against an ``.odgt`` gt file.
 
-    Config: ``dict(type='CrowdHumanMetric', ann_file='annotation_val.odgt')``. Every record of
+    Config: ``dict(type='CrowdHumanMMRMetric', ann_file='annotation_val.odgt')``. Every record of
     ``ann_file`` counts as an image (one without predictions has missed all its persons), as in
     the benchmark. Each image's detection record carries the image size (``ori_shape``), so
     boxes are clipped as the benchmark's toolkit does. Keys ``mMR``, ``AP50``, ``recall``
     (fractions), prefixed by ``prefix``, by default ``crowd_human`` as mmdet's metric
     (``crowd_human/mMR``); pass ``prefix='val'`` for the MLflow names ``val/mMR``, ``val/AP50``.
 
-    This replaces mmdet's ``CrowdHumanMetric`` (same name, registered with force once mmdet's
-    own is registered); it computes AP and MR as that one does (not JI), see the module doc.
+    A name of our own, beside mmdet's ``CrowdHumanMetric`` (left as mmdet registers it, so its
+    CrowdDet configs are unchanged); it computes AP and MR as that one does (not JI), see the
+    module doc.
     """
 
     default_prefix = 'crowd_human'

@@ -7,8 +7,13 @@ custom_imports = dict(imports=['prm_rga'], allow_failed_imports=False)
 
 data_root = '{{$PRM_RGA_CROWDHUMAN:data/crowdhuman}}/'
 model = dict(
-    rpn_head=dict(anchor_generator=dict(ratios=[1.0, 2.0, 3.0])),
-    roi_head=dict(bbox_head=dict(num_classes=1)),
+    # As the COCO configs: trained as mmdet 1.x did (docs/fidelity.md).
+    rpn_head=dict(anchor_generator=dict(ratios=[1.0, 2.0, 3.0]),
+                  loss_bbox=dict(_delete_=True, type='SmoothL1Loss', beta=1 / 9, loss_weight=1.0)),
+    roi_head=dict(bbox_head=dict(
+        num_classes=1,
+        loss_bbox=dict(_delete_=True, type='SmoothL1Loss', beta=1.0, loss_weight=1.0))),
+    train_cfg=dict(rpn=dict(allowed_border=0), rpn_proposal=dict(max_per_img=2000)),
     test_cfg=dict(rcnn=dict(score_thr=0.0, max_per_img=300)))
 
 train_pipeline = [
@@ -32,7 +37,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
-        type='CrowdHumanDataset',
+        type='CrowdHumanODGTDataset',
         data_root=data_root,
         ann_file='annotation_train.odgt',
         data_prefix=dict(img='Images/'),
@@ -45,14 +50,14 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='CrowdHumanDataset',
+        type='CrowdHumanODGTDataset',
         data_root=data_root,
         ann_file='annotation_val.odgt',
         data_prefix=dict(img='Images/'),
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='CrowdHumanMetric', ann_file=data_root + 'annotation_val.odgt',
+val_evaluator = dict(type='CrowdHumanMMRMetric', ann_file=data_root + 'annotation_val.odgt',
                      prefix='val')
 test_evaluator = val_evaluator
 
@@ -60,10 +65,11 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=30, val_interval=5)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=800),
+    dict(type='LinearLR', start_factor=1 / 3, by_epoch=False, begin=0, end=800),
     dict(type='MultiStepLR', begin=0, end=30, by_epoch=True, milestones=[24, 27], gamma=0.1)
 ]
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
+    clip_grad=dict(max_norm=35, norm_type=2))
 custom_hooks = [dict(type='FiniteLossHook', interval=50)]

@@ -2,6 +2,6 @@
 _base_ = './faster-rcnn_r50_fpn_1x_coco.py'
 train_cfg = dict(max_epochs=24)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
+    dict(type='LinearLR', start_factor=1 / 3, by_epoch=False, begin=0, end=500),
     dict(type='MultiStepLR', begin=0, end=24, by_epoch=True, milestones=[16, 22], gamma=0.1)
 ]

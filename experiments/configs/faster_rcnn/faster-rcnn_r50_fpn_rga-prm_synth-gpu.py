@@ -18,7 +18,7 @@ _head = dict(
         target_stds=[0.1, 0.1, 0.2, 0.2]),
     reg_class_agnostic=False,
     loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-    loss_bbox=dict(type='L1Loss', loss_weight=1.0))
+    loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))
 model = dict(
     backbone=dict(init_cfg=None, frozen_stages=-1, norm_eval=False),
     roi_head=dict(bbox_head=[_head, _head]))
@@ -36,7 +36,7 @@ test_evaluator = val_evaluator
 
 train_cfg = dict(max_epochs=2, val_interval=2)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=100),
+    dict(type='LinearLR', start_factor=1 / 3, by_epoch=False, begin=0, end=100),
     dict(type='MultiStepLR', begin=0, end=2, by_epoch=True, milestones=[], gamma=0.1)
 ]
 optim_wrapper = dict(optimizer=dict(lr=0.01))

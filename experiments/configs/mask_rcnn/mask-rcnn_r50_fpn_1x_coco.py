@@ -1,6 +1,8 @@
 # Mask R-CNN R50-FPN 1x (Fig. 5 right: gradients of the bbox head vs the mask head on
 # Block4.Conv1): mmdet's model on the paper's COCO setting, loading masks, with segm AP too.
 _base_ = ['mmdet::_base_/models/mask-rcnn_r50_fpn.py', '../_base_/coco_paper.py']
+# Trained as mmdet 1.x, the paper's framework, did (_base_/coco_paper.py, docs/fidelity.md).
+model = {{_base_.mmdet1x_model}}
 
 data_root = '{{$PRM_RGA_COCO:data/coco}}/'
 train_pipeline = [

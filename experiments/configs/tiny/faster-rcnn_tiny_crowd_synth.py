@@ -12,7 +12,7 @@ model = dict(
     test_cfg=dict(rcnn=dict(score_thr=0.0)))
 _dataset = dict(
     _delete_=True,
-    type='CrowdHumanDataset',
+    type='CrowdHumanODGTDataset',
     data_root=data_root,
     data_prefix=dict(img='Images/'),
     img_ext='png')
@@ -23,6 +23,6 @@ val_dataloader = dict(
     dataset=dict(_dataset, ann_file='annotation_val.odgt', test_mode=True,
                  pipeline={{_base_.test_pipeline}}))
 test_dataloader = val_dataloader
-val_evaluator = dict(_delete_=True, type='CrowdHumanMetric',
+val_evaluator = dict(_delete_=True, type='CrowdHumanMMRMetric',
                      ann_file=data_root + 'annotation_val.odgt', prefix='val')
 test_evaluator = val_evaluator
