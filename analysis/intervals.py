@@ -37,6 +37,9 @@ class Interval:
     high: float = np.nan
     method: str = ONE_SEED
     images: int = 0  # val images behind it (0: per-seed values only)
+    # False when an arm has one seed: the interval then holds the test-set noise only, and a
+    # difference of two training runs cannot be told from another seed's: no verdict.
+    training_noise: bool = True
 
     @property
     def exists(self):
@@ -46,8 +49,9 @@ class Interval:
 def verdict(iv: Interval, above=None, below=None) -> str:
     """``holds`` when the interval lies on the claimed side of the thresholds (above: Δ >
     above; below: Δ < below; both: an equivalence band), ``contradicted`` when it lies
-    entirely outside, ``inconclusive`` when it straddles; no interval: ``not enough runs``."""
-    if not iv.exists:
+    entirely outside, ``inconclusive`` when it straddles; no interval, or one without the
+    training noise of two runs: ``not enough runs``."""
+    if not iv.exists or not iv.training_noise:
         return NOT_ENOUGH
     lo_ok = above is None or iv.low > above
     hi_ok = below is None or iv.high < below
@@ -183,8 +187,11 @@ class RecordBootstrap:
         low, high = percentile_interval(delta, LEVEL)
         n_a, n_b = len(arms[0]), len(arms[1])
         images = len(self._rows[arms[0][0][0]][0])
+        noise = min(n_a, n_b) > 1
         if n_a == n_b == 1:
-            method = 'images: paired bootstrap (one seed per arm, training noise not included)'
+            method = 'images only: paired bootstrap (one seed per arm, no training noise: no verdict)'
         else:
             method = f'seeds × images: hierarchical bootstrap ({n_a} vs {n_b} seeds)'
-        return Interval(np.nan, low, high, f'{method}, B={self.resamples}', images)
+            if not noise:
+                method += ' (one seed on a side: no verdict)'
+        return Interval(np.nan, low, high, f'{method}, B={self.resamples}', images, noise)

@@ -69,11 +69,19 @@ def test_an_arm_against_itself_is_exactly_zero(arms):
     assert (iv.low, iv.high) == (0.0, 0.0)
 
 
-def test_one_seed_per_arm_gives_an_images_only_interval(arms):
+def test_one_seed_per_arm_gives_an_images_only_interval_and_no_verdict(arms):
+    """Two training runs differ by their seeds too: an interval over images alone, however
+    clear, is shown but gives no verdict."""
     boot = RecordBootstrap(arms['runs'], resamples=100)
     iv = boot.compare(arms['frame']('good0'), arms['frame']('poor3'), 'val/gt1-3/bbox_mAP')
-    assert iv.method.startswith('images: paired bootstrap (one seed per arm')
+    assert iv.method.startswith('images only: paired bootstrap (one seed per arm')
     assert iv.low < iv.high
+    iv.delta = 1.0
+    assert iv.low > 0  # the good detector is clearly better on these images
+    assert intervals.verdict(iv, above=0.0) == intervals.NOT_ENOUGH
+    lopsided = boot.compare(arms['good'], arms['frame']('poor3'), 'val/gt1-3/bbox_mAP')
+    assert 'one seed on a side: no verdict' in lopsided.method
+    assert intervals.verdict(lopsided, above=0.0) == intervals.NOT_ENOUGH
 
 
 def test_missing_records_and_other_val_sets_are_named(arms):
