@@ -28,6 +28,7 @@ RESAMPLES = 1000
 HOLDS, CONTRADICTED, INCONCLUSIVE, NOT_ENOUGH = (
     'holds', 'contradicted', 'inconclusive', 'not enough runs')
 ONE_SEED = 'one seed: no interval'
+NO_VERDICT = 'no verdict'  # in the method of an interval over the images alone
 
 
 @dataclass
@@ -189,9 +190,9 @@ class RecordBootstrap:
         images = len(self._rows[arms[0][0][0]][0])
         noise = min(n_a, n_b) > 1
         if n_a == n_b == 1:
-            method = 'images only: paired bootstrap (one seed per arm, no training noise: no verdict)'
+            method = f'images only: paired bootstrap (one seed per arm, no training noise: {NO_VERDICT})'
         else:
             method = f'seeds × images: hierarchical bootstrap ({n_a} vs {n_b} seeds)'
             if not noise:
-                method += ' (one seed on a side: no verdict)'
+                method += f' (one seed on a side: {NO_VERDICT})'
         return Interval(np.nan, low, high, f'{method}, B={self.resamples}', images, noise)

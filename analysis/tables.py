@@ -105,12 +105,14 @@ def _num(value, d, signed=False) -> str:
 
 
 def effect_text(cell, d=1) -> str:
-    """'+1.2 [+0.4, +2.0]': our effect against the reference cell with its 95% interval."""
+    """'+1.2 [+0.4, +2.0]': our effect against the reference cell with its 95% interval;
+    an interval over the images alone (one seed on a side) says so."""
     if pd.isna(cell.get('effect', np.nan)):
         return '-'
     if pd.isna(cell['effect_low']):
         return f'{cell["effect"]:+.{d}f} (one seed: no interval)'
-    return f'{cell["effect"]:+.{d}f} [{cell["effect_low"]:+.{d}f}, {cell["effect_high"]:+.{d}f}]'
+    text = f'{cell["effect"]:+.{d}f} [{cell["effect_low"]:+.{d}f}, {cell["effect_high"]:+.{d}f}]'
+    return text + ' images only' if intervals.NO_VERDICT in cell['effect_method'] else text
 
 
 def wide(cells: pd.DataFrame, name: str, absolute=True) -> pd.DataFrame:

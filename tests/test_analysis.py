@@ -131,6 +131,9 @@ def test_effects_against_the_reference_row(store, built):
     assert 'AP Δ ours [95% CI]' in header and 'AP Δ paper' in header
     assert '| AP Δ |' not in header  # tiny scale: no ours − paper
     assert f'{c["effect"]:+.1f} [{c["effect_low"]:+.1f}, {c["effect_high"]:+.1f}]' in md
+    images_only = dict(c, effect_method='images only: ... (one seed per arm, ...: no verdict)')
+    assert tables.effect_text(images_only).endswith('] images only')
+    assert not tables.effect_text(c).endswith('images only')
 
 
 def test_missing_runs_say_not_run(built):
