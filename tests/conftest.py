@@ -19,6 +19,21 @@ def config(name: str) -> Config:
     return Config.fromfile(osp.join(CONFIGS, name))
 
 
+def assert_mmdet1_training(cfg, where, proposals=2000):
+    """What mmdet 1.x, the paper's framework, trained every detector with (docs/fidelity.md)."""
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=35, norm_type=2), where
+    assert cfg.model.train_cfg.rpn_proposal.max_per_img == proposals, where
+    assert cfg.param_scheduler[0].type == 'LinearLR', where
+    assert cfg.param_scheduler[0].start_factor == 1 / 3, where
+    assert cfg.model.train_cfg.rpn.allowed_border == 0, where
+    assert cfg.model.rpn_head.loss_bbox == dict(type='SmoothL1Loss', beta=1 / 9,
+                                                loss_weight=1.0), where
+    roi_head = cfg.model.roi_head
+    heads = roi_head.bbox_head if isinstance(roi_head.bbox_head, list) else [roi_head.bbox_head]
+    for head in (h for stage in heads for h in (stage if isinstance(stage, list) else [stage])):
+        assert head.loss_bbox == dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0), where
+
+
 def image_sample(size: int = 128) -> DetDataSample:
     """A data sample for an unscaled square image of ``size`` px."""
     shape = (size, size)

@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 
-from conftest import config
+from conftest import assert_mmdet1_training, config
 from experiments.suites import (SCALES, build_config, ensemble_config, expand, list_suites,
                                 load_suite)
 from mmdet.registry import MODELS
@@ -40,6 +40,9 @@ def test_suite_expands_at_its_scales(name):
             assert all(isinstance(v, str) for v in t.params.values())
             assert t.resources['CPU'] >= 1
             assert len(t.configs) == (2 if t.params['ensemble'] == 'separate' else 1)
+            for cfg in t.configs:  # every variant trains by mmdet 1.x's rules (fidelity.md)
+                assert_mmdet1_training(cfg, f'{name} {scale}: {t.name}',
+                                       proposals=2000 if scale == 'paper' else 300)
 
 
 def test_quick_suite_is_baseline_rga_prm_and_both():
