@@ -1,13 +1,11 @@
 """Evaluation records: AP recomputed from the artifact equals the metric that logged it."""
-import json
 import logging
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from mmdet.registry import HOOKS, METRICS
-from mmengine.evaluator import Evaluator
-from test_gt_count_metric import random_coco, two_head_samples
+from mmdet.registry import HOOKS
+from test_gt_count_metric import evaluate_two_heads, random_coco
 
 from prm_rga.errors import InputError
 from prm_rga.eval_records import FILE, load_record, atomic_savez
@@ -15,15 +13,8 @@ from prm_rga.metrics import paired_bootstrap_ap
 
 
 def evaluated_runner(tmp_path, dataset):
-    tmp_path.mkdir(exist_ok=True)
-    path = tmp_path / 'gt.json'
-    path.write_text(json.dumps(dataset))
-    evaluator = Evaluator([METRICS.build(dict(type='GTCountSubsetMetric', ann_file=str(path),
-                                              prefix='val'))])
-    evaluator.dataset_meta = dict(classes=[c['name'] for c in dataset['categories']])
-    samples, _ = two_head_samples(dataset)
-    evaluator.process(data_samples=samples[::-1])  # records sort the images
-    metrics = evaluator.evaluate(len(samples))
+    evaluator, metrics, _, _ = evaluate_two_heads(tmp_path, dataset,
+                                                  reverse=True)  # records sort the images
     runner = SimpleNamespace(work_dir=str(tmp_path / 'work'), val_evaluator=evaluator,
                              logger=logging.getLogger('test'))
     return runner, metrics

@@ -239,17 +239,25 @@ def two_head_samples(dataset, seed=1):
     return samples, dets
 
 
-def test_metric_per_head_ap(tmp_path):
-    """Predictions carrying pred_instances_h{i} get h{i}/ keys equal to the function on them."""
-    dataset, _ = random_coco(12, num_images=20)
+def evaluate_two_heads(tmp_path, dataset, reverse=False):
+    """``GTCountSubsetMetric`` through mmengine's Evaluator on ``two_head_samples`` (processed
+    in reverse image order with ``reverse``): the evaluator, its metrics, the GT file and each
+    head's detections."""
+    tmp_path.mkdir(exist_ok=True)
     path = tmp_path / 'gt.json'
     path.write_text(json.dumps(dataset))
     evaluator = Evaluator([METRICS.build(dict(type='GTCountSubsetMetric', ann_file=str(path),
                                               prefix='val'))])
     evaluator.dataset_meta = dict(classes=[c['name'] for c in dataset['categories']])
     samples, dets = two_head_samples(dataset)
-    evaluator.process(data_samples=samples)
-    got = evaluator.evaluate(len(samples))
+    evaluator.process(data_samples=samples[::-1] if reverse else samples)
+    return evaluator, evaluator.evaluate(len(samples)), path, dets
+
+
+def test_metric_per_head_ap(tmp_path):
+    """Predictions carrying pred_instances_h{i} get h{i}/ keys equal to the function on them."""
+    dataset, _ = random_coco(12, num_images=20)
+    _, got, path, dets = evaluate_two_heads(tmp_path, dataset)
     for i in range(2):
         want = gt_count_subset_ap(str(path), dets[i])
         for name, stats in want.items():
