@@ -3,7 +3,9 @@ logger hook hands it to every visualizer backend: JSON, TensorBoard, MLflow).
 
 - ``RoITelemetryHook``: every iteration, per R-CNN head, the sampled positive RoIs per image
   and the training accuracy on positive and on negative RoIs (Fig. 1a, Fig. 3) as
-  ``train/num_pos/h{i}``, ``train/acc_pos/h{i}``, ``train/acc_neg/h{i}``.
+  ``train/num_pos/h{i}``, ``train/acc_pos/h{i}``, ``train/acc_neg/h{i}``, and the share of
+  images whose positive candidates exceeded the head's cap ``int(num * pos_fraction)``
+  (``train/pos_capped/h{i}``): where it is 0, two sampling ratios draw the same positives.
 - ``GradNormHook``: every ``interval`` iterations, the Frobenius norm of the gradient each head's
   loss alone sends to one backbone weight (Block4.Conv1, Fig. 5), and of their sum.
 
@@ -45,6 +47,20 @@ def telemetry_heads(roi_head) -> list:
     return list(heads) if isinstance(heads, ParallelBBoxHeads) else [heads]
 
 
+def telemetry_samplers(roi_head) -> list:
+    """The RoI samplers of the heads ``telemetry_heads`` gives, in the same order."""
+    samplers = roi_head.bbox_sampler
+    if isinstance(roi_head, CascadeRoIHead):
+        samplers = samplers[0]
+    return list(samplers) if isinstance(samplers, (list, tuple)) else [samplers]
+
+
+def pos_capped(assign_result, sampler) -> bool:
+    """Whether the positive candidates of one image (after the sampler added the GT boxes)
+    outnumber the positives the sampler may keep, so it had to drop some."""
+    return int((assign_result.gt_inds > 0).sum()) > int(sampler.num * sampler.pos_fraction)
+
+
 def roi_stats(cls_score: Tensor, labels: Tensor, num_imgs: int,
               num_classes: int) -> Dict[str, float]:
     """Positives per image and accuracy (fraction) on positive / negative RoIs of one head.
@@ -68,26 +84,41 @@ def roi_stats(cls_score: Tensor, labels: Tensor, num_imgs: int,
 
 @HOOKS.register_module()
 class RoITelemetryHook(Hook):
-    """Logs ``train/num_pos/h{i}``, ``train/acc_pos/h{i}``, ``train/acc_neg/h{i}`` every iteration.
+    """Logs ``train/num_pos/h{i}``, ``train/acc_pos/h{i}``, ``train/acc_neg/h{i}`` and
+    ``train/pos_capped/h{i}`` every iteration.
 
     The heads' own ``loss_and_target`` (called by every mmdet and prm_rga RoI head in training)
     is wrapped for the run: it already has the class scores and the sampled RoIs' labels, so the
-    telemetry costs an argmax and one device sync per head.
+    telemetry costs an argmax and one device sync per head. Each head's sampler is wrapped too:
+    only it sees the positive candidates before it subsamples them.
     """
 
     priority = 'NORMAL'
 
     def before_train(self, runner) -> None:
-        self._heads = telemetry_heads(unwrap(runner.model).roi_head)
-        for i, head in enumerate(self._heads):
+        roi_head = unwrap(runner.model).roi_head
+        self._heads, self._samplers = telemetry_heads(roi_head), telemetry_samplers(roi_head)
+        self._capped = [[] for _ in self._heads]
+        for i, (head, sampler) in enumerate(zip(self._heads, self._samplers)):
             head.loss_and_target = self._recording(head.loss_and_target, i, head.num_classes)
+            sampler.sample = self._counting(sampler, self._capped[i])
 
     def after_train(self, runner) -> None:
-        for head in self._heads:
-            del head.loss_and_target  # back to the class's method
+        for head, sampler in zip(self._heads, self._samplers):
+            del head.loss_and_target, sampler.sample  # back to the classes' methods
 
     @staticmethod
-    def _recording(loss_and_target, index: int, num_classes: int):
+    def _counting(sampler, capped: list):
+        sample = sampler.sample
+
+        def wrapped(assign_result, *args, **kwargs):
+            result = sample(assign_result, *args, **kwargs)
+            capped.append(pos_capped(assign_result, sampler))
+            return result
+
+        return wrapped
+
+    def _recording(self, loss_and_target, index: int, num_classes: int):
 
         def wrapped(cls_score, bbox_pred, rois, sampling_results, rcnn_train_cfg, **kwargs):
             out = loss_and_target(cls_score, bbox_pred, rois, sampling_results, rcnn_train_cfg,
@@ -95,6 +126,10 @@ class RoITelemetryHook(Hook):
             hub = MessageHub.get_current_instance()
             stats = roi_stats(cls_score.detach(), out['bbox_targets'][0], len(sampling_results),
                               num_classes)
+            capped = self._capped[index]
+            if capped:
+                stats['pos_capped'] = sum(capped) / len(capped)
+                capped.clear()
             for name, value in stats.items():
                 hub.update_scalar(f'train/{name}/h{index}', value)
             return out

@@ -7,12 +7,12 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import bbox2roi
+from mmdet.structures.bbox import bbox2roi, bbox_overlaps
 from mmdet.structures.mask import BitmapMasks
 from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
 
-from conftest import config
+from conftest import RoIInputs, config
 from prm_rga.errors import InputError
 from prm_rga.parallel_roi_head import sample_per_head
 from prm_rga.telemetry import (GradNormHook, RoITelemetryHook, grad_fnorms, loss_groups,
@@ -57,16 +57,21 @@ def test_reported_heads(name, heads):
     assert [id(h) for h in telemetry_heads(roi_head)] == [id(h) for h in heads(roi_head)]
 
 
-def test_counts_and_accuracies_equal_a_count_by_hand(roi_inputs):
+@pytest.mark.parametrize('num_gts', [4, 16])
+def test_counts_and_accuracies_equal_a_count_by_hand(num_gts):
+    """A sparse and a crowded batch; on the crowded one the two PRM heads' caps (1:1, 1:9) both
+    bind, and they sample different positives."""
+    roi_inputs = RoIInputs(num_gts=num_gts)
     torch.manual_seed(0)
     roi_head = build_roi_head('tiny/faster-rcnn_tiny_prm_synth.py')
     hook, runner = RoITelemetryHook(), SimpleNamespace(model=SimpleNamespace(roi_head=roi_head))
-    hub = MessageHub.get_instance('test_roi_telemetry')
+    hub = MessageHub.get_instance(f'test_roi_telemetry_{num_gts}')
     hook.before_train(runner)
     torch.manual_seed(1)
     roi_head.loss(roi_inputs.x, roi_inputs.rpn_results(), roi_inputs.samples)
     hook.after_train(runner)
     assert 'loss_and_target' not in vars(roi_head.bbox_head[0])  # unwrapped after training
+    assert 'sample' not in vars(roi_head.bbox_sampler[0])
 
     # By hand: the same sampling (same seed), each RoI's predicted class against its label.
     torch.manual_seed(1)
@@ -83,11 +88,20 @@ def test_counts_and_accuracies_equal_a_count_by_hand(roi_inputs):
         pos = [p == lbl for p, lbl in zip(pred, labels) if lbl < 5]
         neg = [p == lbl for p, lbl in zip(pred, labels) if lbl == 5]
         assert len(pos) == sum(len(res.pos_inds) for res in sampled[k]) > 0
+        # positive candidates: the GT boxes and the proposals at IoU >= 0.5 with a GT
+        sampler = roi_head.bbox_sampler[k]
+        cap = int(sampler.num * sampler.pos_fraction)
+        capped = [int((bbox_overlaps(torch.cat([s.gt_instances.bboxes, p.bboxes]),
+                                     s.gt_instances.bboxes).max(1).values >= 0.5).sum()) > cap
+                  for s, p in zip(roi_inputs.samples, roi_inputs.proposals)]
         expected.update({f'num_pos/h{k}': len(pos) / 2, f'acc_pos/h{k}': sum(pos) / len(pos),
-                         f'acc_neg/h{k}': sum(neg) / len(neg)})
+                         f'acc_neg/h{k}': sum(neg) / len(neg),
+                         f'pos_capped/h{k}': sum(capped) / len(capped)})
     got = hub_scalars(hub, 'train/')
     assert got == pytest.approx(expected, abs=1e-12)
     assert got['num_pos/h0'] > got['num_pos/h1']  # 1:1 samples more positives than 1:9
+    if num_gts == 16:
+        assert got['pos_capped/h0'] == got['pos_capped/h1'] == 1.0
 
 
 def detector_batch(model, num_imgs=2, size=128, with_mask=False, seed=0):
