@@ -189,6 +189,9 @@ def _absolute_data_paths(cfg: Config) -> None:
             node[key] = osp.abspath(value) + ('/' if value.endswith('/') else '')
 
     fix(cfg.get('synth_data'), 'out_dir')
+    if cfg.get('synth_backbone'):
+        fix(cfg.synth_backbone, 'out_dir')
+        fix(cfg.model.backbone.init_cfg, 'checkpoint')
     for split in ('train', 'val', 'test'):
         dataset = (cfg.get(f'{split}_dataloader') or {}).get('dataset')
         while dataset:  # through dataset wrappers

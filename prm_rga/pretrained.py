@@ -20,6 +20,7 @@ from mmengine.runner.checkpoint import (CheckpointLoader, get_deprecated_model_n
                                         get_external_models, load_from_local)
 
 from prm_rga.errors import InputError
+from prm_rga.synth_backbone import synth_backbone_checkpoint
 
 ENV = 'PRM_RGA_PRETRAINED'
 ZOO_PREFIXES = ('torchvision://', 'modelzoo://', 'open-mmlab://', 'openmmlab://')
@@ -102,8 +103,10 @@ def pretrained_checkpoints(cfg) -> list:
 
 
 def check_pretrained(cfg, where: str = '') -> None:
-    """Every checkpoint the config's training reads is a readable file here, else InputError."""
+    """Every checkpoint the config's training reads is a readable file here, else InputError;
+    the backbone its ``synth_backbone`` pretrains on first use excepted."""
+    made = synth_backbone_checkpoint(cfg)
     for field, checkpoint in pretrained_checkpoints(cfg):
-        problem = missing(checkpoint)
+        problem = None if checkpoint == made else missing(checkpoint)
         if problem:
             raise InputError(f'{where}{field}: {problem}')

@@ -95,10 +95,14 @@ def _check_classes(data: dict, where: str, dataset) -> None:
 
 
 def check_data(cfg: Config) -> None:
-    """Every dataset the config will load exists on disk; the synthetic set is made if needed."""
+    """Every dataset the config will load exists on disk; the synthetic set, and the backbone
+    pretrained on synthetic images, are made if needed."""
     if cfg.get('synth_data'):
         from prm_rga.datasets import make_synth
         make_synth(**cfg.synth_data)
+    if cfg.get('synth_backbone'):
+        from prm_rga.synth_backbone import make_synth_backbone
+        make_synth_backbone(backbone=cfg.model.backbone, **cfg.synth_backbone)
     for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dataset = (cfg.get(split) or {}).get('dataset')
         while dataset is not None and 'dataset' in dataset:  # wrappers (RepeatDataset, ...)

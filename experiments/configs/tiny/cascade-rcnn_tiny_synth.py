@@ -17,7 +17,7 @@ _stage_heads = [
 _stage_rcnn = [
     dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=iou, neg_iou_thr=iou, min_pos_iou=iou,
                        match_low_quality=False, ignore_iof_thr=-1),
-         sampler=dict(type='RandomSampler', num=128, pos_fraction=0.25, neg_pos_ub=-1,
+         sampler=dict(type='RandomSampler', num={{_base_.model.train_cfg.rcnn.sampler.num}}, pos_fraction=0.25, neg_pos_ub=-1,
                       add_gt_as_proposals=True),
          pos_weight=-1,
          debug=False) for iou in (0.5, 0.6, 0.7)

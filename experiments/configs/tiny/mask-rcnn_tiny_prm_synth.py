@@ -4,7 +4,7 @@ _base_ = './mask-rcnn_tiny_synth.py'
 _head = {{_base_.model.roi_head.bbox_head}}
 _rcnn_11 = dict(
     assigner={{_base_.model.train_cfg.rcnn.assigner}},
-    sampler=dict(type='RandomSampler', num=128, pos_fraction=1 / 2, neg_pos_ub=-1,
+    sampler=dict(type='RandomSampler', num={{_base_.model.train_cfg.rcnn.sampler.num}}, pos_fraction=1 / 2, neg_pos_ub=-1,
                  add_gt_as_proposals=True),
     mask_size=28,
     pos_weight=-1,
