@@ -18,7 +18,7 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import tiny_scale_yaml
-from prm_rga.cli import main
+from prm_rga_cli import main
 
 TESTS = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(TESTS)
@@ -135,7 +135,7 @@ def run_cli(synth: str, *argv) -> tuple:
     """`prm-rga ARGV` as a user runs it: one driver process per command."""
     env = dict(os.environ, PRM_RGA_SYNTH=synth, **NO_RAY_TOKEN,
                PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]))
-    done = subprocess.run([sys.executable, '-m', 'prm_rga.cli', *argv], env=env,
+    done = subprocess.run([sys.executable, '-m', 'prm_rga_cli', *argv], env=env,
                           capture_output=True, text=True, timeout=600)
     return done.returncode, done.stdout + done.stderr[-5000:]
 
