@@ -14,7 +14,7 @@ import pytest
 from analysis import claims, paper_values, report, specs, tables
 from analysis.runs import Runs
 from mlflow_store import write_store
-from prm_rga.cli import main
+from prm_rga_cli import main
 from prm_rga.errors import InputError
 
 MISSING = 'table7'  # asked for, never run

@@ -54,7 +54,7 @@ def launch_args(tmp, **overrides):
     args = dict(scale='tiny', dry_run=False, address=None,
                 tracking_uri=f'sqlite:///{tmp}/mlruns/mlflow.db', max_concurrent=None,
                 resume=False, storage_path=f'{tmp}/tune', work_dir=f'{tmp}/work',
-                max_failures=0, flush_interval=1.0)
+                max_failures=0, flush_interval=1.0, command_line='prm-rga suite run unit')
     args.update(overrides)
     return argparse.Namespace(**args)
 
