@@ -1,5 +1,6 @@
-"""`prm-rga report SUITE...`: every figure, table and claim check of the paper from the runs of
-the given suites, written to one folder (figures/, tables/, claims.*, runs.csv, report.md)."""
+"""`prm-rga report SUITE...` (declared in analysis.cli): every figure, table and claim check of
+the paper from the runs of the given suites, written to one folder (figures/, tables/, claims.*,
+runs.csv, report.md)."""
 import os
 import os.path as osp
 import time
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis import paper_values, specs
+from analysis import paper_values
 
 
 @dataclass
@@ -121,26 +122,6 @@ def markdown(report: Report) -> str:
     return '\n'.join(lines)
 
 
-def add_commands(subparsers):
-    p = subparsers.add_parser(
-        'report', help='figures, tables and claim checks of the paper from MLflow runs',
-        description='Regenerate the paper\'s figures (PNG, PDF), Tables 1-8 (Markdown, LaTeX, '
-        'CSV) and claim checks from the MLflow runs of the given suites, next to the paper\'s '
-        'numbers.')
-    add_arguments(p)
-    p.set_defaults(func=_command)
-
-
-def _command(args):
+def command(args):
+    """The command's handler."""
     build(args.suites, args.tracking_uri, args.out, args.scale)
-
-
-def add_arguments(p):
-    p.add_argument('suites', nargs='+', metavar='SUITE',
-                   help=f'suite names (MLflow experiments), e.g. quick table4 fig3; rows of every '
-                   f'table are filled from the runs of all of them ({", ".join(specs.TABLES)})')
-    p.add_argument('--tracking-uri', help='MLflow tracking URI (default: the local store '
-                   'sqlite:///<cwd>/mlruns/mlflow.db, as `prm-rga suite run` writes it)')
-    p.add_argument('--out', help='output folder (default: reports/SUITE+SUITE...)')
-    p.add_argument('--scale', choices=('tiny', 'paper'),
-                   help='runs of this scale only (default: the scale of the latest run)')

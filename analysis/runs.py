@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 
 from analysis import specs
 from experiments import tracking
-from prm_rga.errors import InputError
+from prm_rga_errors import InputError
 
 PARAMS = (*specs.DEFAULTS, 'seed')
 

@@ -66,7 +66,7 @@ def main():
     report.build(store['suites'], store['uri'], osp.join(root, 'report'), log=lambda m: None)
     t_report = time.time() - start
     start = time.time()
-    subprocess.run([sys.executable, '-m', 'prm_rga.cli', 'report', *store['suites'],
+    subprocess.run([sys.executable, '-m', 'prm_rga_cli', 'report', *store['suites'],
                     '--tracking-uri', store['uri'], '--out', osp.join(root, 'report-cli')],
                    check=True, stdout=subprocess.DEVNULL)
     t_cli = time.time() - start

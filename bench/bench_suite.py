@@ -69,7 +69,7 @@ def main() -> None:
         f.write(SUITE.format(epochs=args.epochs, images=args.images))
     os.environ['PRM_RGA_SYNTH'] = synth
     trials = suites.expand(suites.load_suite(path), 'tiny')
-    cli = [sys.executable, '-m', 'prm_rga.cli']
+    cli = [sys.executable, '-m', 'prm_rga_cli']
     solo = []
     for i, trial in enumerate(trials):
         config = osp.join(tmp, f'trial{i}.py')

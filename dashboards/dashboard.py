@@ -115,16 +115,6 @@ def build(suites, tracking_uri=None, out=None, scale=None, mlflow_ui=None, log=p
     return path
 
 
-def add_commands(subparsers):
-    p = subparsers.add_parser(
-        'dashboard', help='one static HTML page with every figure, table and claim check',
-        description='Build the report of `prm-rga report` and a single static HTML page of it '
-        '(figures embedded) whose table rows link to their runs in the MLflow UI.')
-    report.add_arguments(p)
-    p.add_argument('--mlflow-ui', help='base URL of the MLflow UI for run links (default: the '
-                   'tracking server, or http://127.0.0.1:5000 for a local store)')
-    p.set_defaults(func=_command)
-
-
-def _command(args):
+def command(args):
+    """The command's handler (declared in dashboards.cli)."""
     build(args.suites, args.tracking_uri, args.out, args.scale, args.mlflow_ui)

@@ -1,5 +1,6 @@
 """`prm-rga suite list|run|status` and `prm-rga ui`. Ray and MLflow are imported only by the
-commands that use them, so `prm-rga train` stays quick to start."""
+commands that use them (`experiments.launcher`, `experiments.ui`), so that the parser and
+`suite list` start quickly."""
 from experiments import suites
 
 
@@ -24,12 +25,11 @@ def suite_status(args) -> int:
 
 
 def add_commands(subparsers) -> None:
-    from experiments import ui
     p = subparsers.add_parser('suite', help='run the paper\'s ablation suites on Ray Tune, '
                               'tracked in MLflow')
     sub = p.add_subparsers(dest='suite_command', required=True, metavar='SUBCOMMAND')
     p = sub.add_parser('list', help='the suites and what each reproduces')
-    p.set_defaults(func=suite_list)
+    p.set_defaults(func='experiments.cli:suite_list')
 
     p = sub.add_parser('run', help='run a suite (a private local Ray unless --address)')
     p.add_argument('suite', help='a suite name (see `suite list`) or a path to a suite .yaml')
@@ -58,11 +58,16 @@ def add_commands(subparsers) -> None:
                    help='retry a failing trial N times (default 0: a diverged trial fails)')
     p.add_argument('--flush-interval', type=float, default=5.0, metavar='S',
                    help='send buffered metrics to MLflow every S seconds (default 5)')
-    p.set_defaults(func=suite_run)
+    p.set_defaults(func='experiments.cli:suite_run')
 
     p = sub.add_parser('status', help='the trials of the last launch of a suite, from MLflow')
     p.add_argument('suite', help='a suite name or path')
     p.add_argument('--scale', choices=suites.SCALES, help='(default: the last launch at any scale)')
     p.add_argument('--tracking-uri', metavar='URI', help='MLflow store (default: the local one)')
-    p.set_defaults(func=suite_status)
-    ui.add_commands(subparsers)
+    p.set_defaults(func='experiments.cli:suite_status')
+
+    p = subparsers.add_parser('ui', help='open the MLflow UI on the local runs')
+    p.add_argument('--port', type=int, default=5000)
+    p.add_argument('--tracking-uri', metavar='URI',
+                   help='(default: sqlite:///<cwd>/mlruns/mlflow.db)')
+    p.set_defaults(func='experiments.ui:ui')

@@ -29,8 +29,8 @@ from mmengine.registry import HOOKS
 from mmengine.runner import find_latest_checkpoint
 from ray import tune
 
-from experiments import tracking
-from prm_rga.errors import InputError
+from experiments import notes, tracking
+from prm_rga_errors import InputError
 from prm_rga.pretrained import ENV as PRETRAINED_ENV
 from prm_rga.pretrained import check_pretrained
 
@@ -81,7 +81,8 @@ def start_child_run(client, launch: Launch, trial):
     if run is None:
         run = client.create_run(launch.experiment_id, run_name=trial.name, tags={
             'mlflow.parentRunId': launch.parent_run_id, 'suite': launch.suite,
-            'trial': trial.name, 'scale': launch.scale})
+            'trial': trial.name, 'scale': launch.scale,
+            notes.NOTE: notes.child_note(launch, trial.name)})
         client.log_batch(run.info.run_id,
                          params=[Param(k, str(v)) for k, v in trial.params.items()])
     elif run.info.status != 'FINISHED':
@@ -252,8 +253,8 @@ def _evaluate_ensemble(trial, checkpoints, work_dir, client, run_id) -> dict:
     runner = make_runner(with_eval_records(cfg), Namespace(work_dir=work_dir, config=''))
     runner.cfg.dump(osp.join(work_dir, 'config.py'))
     scalars = {k: float(v) for k, v in runner.test().items() if isinstance(v, (int, float))}
-    metrics = {('val/' + k.split('/', 1)[1] if '/' in k else 'val/' + k): v
-               for k, v in scalars.items()}
+    metrics = tracking.without_empty_buckets({
+        ('val/' + k.split('/', 1)[1] if '/' in k else 'val/' + k): v for k, v in scalars.items()})
     step, now = trial.configs[0].train_cfg.max_epochs, int(time.time() * 1000)
     client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
     return metrics
@@ -404,7 +405,8 @@ def run_suite(suite, trials, args) -> int:
     """Runs (or with ``args.resume`` continues) the suite; 0 when every trial finished.
 
     ``args``: scale, dry_run, address, tracking_uri, max_concurrent, resume, storage_path,
-    work_dir, max_failures (argparse defaults in experiments.cli)."""
+    work_dir, max_failures (argparse defaults in experiments.cli), and command_line (set by
+    the dispatcher; written on the launch's parent run)."""
     if not trials:
         raise InputError(f'suite {suite.name}: no trials to run')
     names = [t.name for t in trials]
@@ -442,6 +444,9 @@ def _check_same_trials(client, experiment_id: str, parent, trials) -> None:
 def _launch(suite, trials, args, uri) -> int:
     client = MlflowClient(uri)
     experiment_id = tracking.get_or_create_experiment(client, suite.name, uri)
+    if notes.NOTE not in client.get_experiment(experiment_id).tags:  # keep a note edited in the UI
+        client.set_experiment_tag(experiment_id, notes.NOTE, notes.experiment_note(suite))
+    commit = notes.git_commit()
     storage = args.storage_path or osp.abspath(osp.join('outputs', 'tune'))
     if '://' not in storage:
         storage = osp.abspath(storage)
@@ -456,9 +461,14 @@ def _launch(suite, trials, args, uri) -> int:
         name = f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-{run_id}'
         parent = client.create_run(experiment_id, run_name=name, tags={
             'suite': suite.name, 'scale': args.scale,
-            'tune_experiment': f'{storage.rstrip("/")}/{name}'})
+            'tune_experiment': f'{storage.rstrip("/")}/{name}',
+            notes.NOTE: notes.parent_note(suite, args.scale, len(trials), args.command_line,
+                                          commit),
+            **({notes.GIT_COMMIT: commit} if commit else {})})
     else:
         client.update_run(parent.info.run_id, status='RUNNING')
+        client.set_tag(parent.info.run_id, notes.NOTE, notes.resumed_note(
+            parent.data.tags.get(notes.NOTE), args.command_line, commit))
     tune_path = parent.data.tags['tune_experiment']
     launch = Launch(name=tune_path.rstrip('/').rsplit('/', 1)[-1], suite=suite.name,
                     scale=args.scale, tracking_uri=uri, experiment_id=experiment_id,

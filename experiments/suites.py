@@ -17,7 +17,7 @@ from glob import glob
 import yaml
 from mmengine.config import Config
 
-from prm_rga.errors import InputError
+from prm_rga_errors import InputError
 
 SUITES_DIR = osp.join(osp.dirname(__file__), 'suites')
 CONFIGS_DIR = osp.join(osp.dirname(__file__), 'configs')

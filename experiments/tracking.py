@@ -24,7 +24,7 @@ from pathlib import Path
 from mmengine.registry import VISBACKENDS
 from mmengine.visualization.vis_backend import BaseVisBackend, force_init_env
 
-from prm_rga.errors import InputError
+from prm_rga_errors import InputError
 
 STORE_DIR = 'mlruns'
 # Metric-name prefixes of a validation log: tracked configs evaluate with prefix='val';
@@ -89,6 +89,12 @@ def metric_names(scalars: dict) -> dict:
     return {'train/' + key: value for key, value in scalars.items()}
 
 
+def without_empty_buckets(metrics: dict) -> dict:
+    """METRICS less pycocotools' -1, its "no GT in this bucket" value (no large objects, an
+    empty GT-count subset): logged as absent rather than as a score (docs/mlflow-schema.md)."""
+    return {key: value for key, value in metrics.items() if not ('mAP' in key and value == -1)}
+
+
 class TrackingError(RuntimeError):
     """Metrics could not be delivered to the tracking store: the trial must not count as done."""
 
@@ -151,7 +157,7 @@ class MlflowRunBackend(BaseVisBackend):
         from mlflow.entities import Metric
         now = int(time.time() * 1000)
         points = []
-        for key, value in metric_names(scalar_dict).items():
+        for key, value in without_empty_buckets(metric_names(scalar_dict)).items():
             key = self._prefix + key
             if step <= self._logged_through.get(key, -1):
                 continue

@@ -1,11 +1,12 @@
 """`prm-rga ui`: the MLflow UI on 127.0.0.1 over the local store, so the runs of the embedded
-default can be browsed without knowing where they are kept."""
+default can be browsed without knowing where they are kept (the command is declared in
+experiments.cli)."""
 import os.path as osp
 import subprocess
 import sys
 
 from experiments import tracking
-from prm_rga.errors import InputError
+from prm_rga_errors import InputError
 
 
 def ui_command(args, host: str = '127.0.0.1') -> list:
@@ -26,10 +27,3 @@ def ui(args) -> int:
     except KeyboardInterrupt:
         return 0
 
-
-def add_commands(subparsers) -> None:
-    p = subparsers.add_parser('ui', help='open the MLflow UI on the local runs')
-    p.add_argument('--port', type=int, default=5000)
-    p.add_argument('--tracking-uri', metavar='URI',
-                   help='(default: sqlite:///<cwd>/mlruns/mlflow.db)')
-    p.set_defaults(func=ui)

@@ -1,17 +1,6 @@
-"""The one exception for bad user input: its message names the file or field at fault."""
+"""prm_rga's name for the project's exceptions, which live in the stand-alone module
+`prm_rga_errors` so that the launcher, the analysis and the command line can raise and catch
+them without importing the detector library (torch, mmdet)."""
+from prm_rga_errors import DivergedError, InputError
 
-
-class InputError(ValueError):
-    """A config, annotation file, path or suite file that cannot be used as given.
-
-    The `prm-rga` command prints the message and exits with status 2, without a traceback.
-    It subclasses ValueError so that mmengine's registry, which re-raises build errors as
-    ``type(e)(message)``, keeps the type.
-    """
-
-
-class DivergedError(FloatingPointError):
-    """A training run whose loss became NaN or infinite (raised by FiniteLossHook).
-
-    The `prm-rga` command prints the message and exits with status 1, without a traceback.
-    """
+__all__ = ['DivergedError', 'InputError']

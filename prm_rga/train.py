@@ -6,7 +6,7 @@ import argparse
 import json
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 from prm_rga.errors import InputError
@@ -147,23 +147,3 @@ def test(args: argparse.Namespace) -> int:
     runner.test()
     return 0
 
-
-def _common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('config', help='an mmdet config file, e.g. experiments/configs/tiny/...')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go '
-                        '(default: work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries, e.g. model.roi_head.test_head=0')
-
-
-def add_commands(subparsers) -> None:
-    p = subparsers.add_parser('train', help='train a detector from a config')
-    _common_args(p)
-    p.add_argument('--resume', nargs='?', const='auto', metavar='CHECKPOINT',
-                   help='resume from CHECKPOINT, or from the latest one in the work dir')
-    p.set_defaults(func=train)
-    p = subparsers.add_parser('test', help='evaluate a trained detector on the test split')
-    _common_args(p)
-    p.add_argument('--checkpoint', help='weights to load (else the config\'s load_from)')
-    p.add_argument('--test-head', type=int, help='predict with this PRM head alone')
-    p.set_defaults(func=test)

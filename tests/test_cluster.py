@@ -3,6 +3,7 @@ Ray node joined with `ray start --address`, and an `mlflow server` with proxied 
 in its own temporary directory on 127.0.0.1; `prm-rga suite run --address --tracking-uri` runs a
 2-trial tiny suite against them. The servers are stopped by their process ids (process groups)
 at the end, also when a test fails."""
+import json
 import os
 import os.path as osp
 import shutil
@@ -18,7 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import tiny_scale_yaml
-from prm_rga.cli import main
+from prm_rga_cli import main
 
 TESTS = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(TESTS)
@@ -29,6 +30,7 @@ NO_RAY_TOKEN = {'RAY_AUTH_MODE': 'disabled'}
 
 SUITE_YAML = """
 description: cluster test
+analysis: [table4, fig3]
 variants:
   - {}
   - {lambda0: 7}
@@ -135,7 +137,7 @@ def run_cli(synth: str, *argv) -> tuple:
     """`prm-rga ARGV` as a user runs it: one driver process per command."""
     env = dict(os.environ, PRM_RGA_SYNTH=synth, **NO_RAY_TOKEN,
                PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]))
-    done = subprocess.run([sys.executable, '-m', 'prm_rga.cli', *argv], env=env,
+    done = subprocess.run([sys.executable, '-m', 'prm_rga_cli', *argv], env=env,
                           capture_output=True, text=True, timeout=600)
     return done.returncode, done.stdout + done.stderr[-5000:]
 
@@ -177,6 +179,42 @@ def test_suite_on_a_ray_cluster_with_a_tracking_server(cluster, synth, tmp_path)
         assert 'RGAOptimWrapper' in open(local).read() or run.data.params['lambda0'] == '1'
     # one trial per 1-CPU node: both nodes trained
     assert len({run.data.tags['node_id'] for run in kids}) == 2
+    ui_pages_explain_themselves(uri, path)
+
+
+def rest(uri: str, endpoint: str, body: dict = None) -> dict:
+    """A call to the tracking server's REST API, as the MLflow UI makes it."""
+    request = urllib.request.Request(
+        f'{uri}/api/2.0/mlflow/{endpoint}', headers={'Content-Type': 'application/json'},
+        data=None if body is None else json.dumps(body).encode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def ui_pages_explain_themselves(uri: str, suite_path: str) -> None:
+    """The experiment's description says what the suite reproduces; the parent run's, how it
+    was launched and from which commit; each child run's, its launch and the report."""
+    experiment = rest(uri, 'experiments/get-by-name?experiment_name=cluster_test')['experiment']
+    note = {t['key']: t['value'] for t in experiment['tags']}['mlflow.note.content']
+    assert note.startswith('cluster test') and 'Reproduces Table 4, Fig. 3 of the paper' in note
+    runs = rest(uri, 'runs/search', {'experiment_ids': [experiment['experiment_id']]})['runs']
+    tags = {r['info']['run_id']: {t['key']: t['value'] for t in r['data']['tags']} for r in runs}
+    (parent, ) = [r for r in runs if 'mlflow.parentRunId' not in tags[r['info']['run_id']]]
+    parent_tags = tags[parent['info']['run_id']]
+    commit = subprocess.run(['git', '-C', ROOT, 'rev-parse', 'HEAD'], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert parent_tags['mlflow.source.git.commit'].startswith(commit)
+    assert f'`prm-rga suite run {suite_path} --address' in parent_tags['mlflow.note.content']
+    assert commit in parent_tags['mlflow.note.content']
+    link = f'(#/experiments/{experiment["experiment_id"]}/runs/{parent["info"]["run_id"]})'
+    for run in runs:
+        if run is parent:
+            continue
+        run_tags = tags[run['info']['run_id']]
+        assert run['info']['run_name'] == run_tags['trial']
+        assert {'lambda0', 'seed', 'config_hash'} <= {p['key'] for p in run['data']['params']}
+        assert link in run_tags['mlflow.note.content']
+        assert '`prm-rga report cluster_test`' in run_tags['mlflow.note.content']
 
 
 def test_bad_cluster_input_fails_fast_without_runs(cluster, synth, tmp_path, monkeypatch,

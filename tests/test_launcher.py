@@ -54,7 +54,7 @@ def launch_args(tmp, **overrides):
     args = dict(scale='tiny', dry_run=False, address=None,
                 tracking_uri=f'sqlite:///{tmp}/mlruns/mlflow.db', max_concurrent=None,
                 resume=False, storage_path=f'{tmp}/tune', work_dir=f'{tmp}/work',
-                max_failures=0, flush_interval=1.0)
+                max_failures=0, flush_interval=1.0, command_line='prm-rga suite run unit')
     args.update(overrides)
     return argparse.Namespace(**args)
 
@@ -119,7 +119,7 @@ def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, 
                                                                       monkeypatch):
     """`prm-rga suite run FILE`: Table 5's "x2" trial trains two detectors and evaluates their
     ensemble; the diverging trial ends FAILED with its error, the other finishes; exit 1."""
-    from prm_rga.cli import main
+    from prm_rga_cli import main
     monkeypatch.setenv('PRM_RGA_SYNTH', synth)
     path = tmp_path / 'launcher_test.yaml'
     path.write_text(SUITE_YAML)

@@ -16,7 +16,7 @@ from conftest import CONFIGS, config
 from mmdet.datasets import CocoDataset
 from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
-from prm_rga.cli import main
+from prm_rga_cli import main
 from prm_rga.errors import InputError
 from prm_rga.pretrained import zoo_url
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from prm_rga import cli
+from prm_rga_cli import main
 from prm_rga.datasets import synth
 from prm_rga.datasets import SYNTH_CLASSES, make_synth
 from prm_rga.errors import InputError
@@ -191,16 +191,14 @@ def iou(a, b):
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
-def test_cli(tmp_path, monkeypatch, capsys):
-    # only this module's commands: the test should not depend on the training stack importing
-    monkeypatch.setattr(cli, 'COMMAND_MODULES', ('prm_rga.datasets.synth', ))
+def test_cli(tmp_path, capsys):
     out = str(tmp_path / 'set')
-    assert cli.main(['data', 'synth', '--out', out, '--train', '6', '--val', '3']) == 0
+    assert main(['data', 'synth', '--out', out, '--train', '6', '--val', '3']) == 0
     assert 'wrote' in capsys.readouterr().out
-    assert cli.main(['data', 'synth', '--out', out, '--train', '6', '--val', '3']) == 0
+    assert main(['data', 'synth', '--out', out, '--train', '6', '--val', '3']) == 0
     printed = capsys.readouterr().out
     assert 'reused' in printed and '[8,inf)' in printed and 'train: 6 images' in printed
-    assert cli.main(['data', 'synth', '--out', out, '--train', '6', '--val', '4']) == 2
+    assert main(['data', 'synth', '--out', out, '--train', '6', '--val', '4']) == 2
     assert 'num_val' in capsys.readouterr().err
 
 

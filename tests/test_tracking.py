@@ -1,12 +1,13 @@
 """The MLflow wiring: the store's location, the reachability check, the metric names and the
-visualizer backend's batching, retries and deduplication."""
+visualizer backend's batching, retries and deduplication, and the notes the MLflow UI shows."""
 import os.path as osp
 import socket
 
 import pytest
 from mlflow import MlflowClient
 
-from experiments import tracking
+from experiments import notes, tracking
+from experiments.suites import load_suite
 from experiments.tracking import MlflowRunBackend, TrackingError
 from prm_rga.errors import InputError
 
@@ -107,6 +108,32 @@ def test_backend_continues_a_run_without_repeating_steps(run):
     resumed.close()
     assert history(client, run_id, 'train/loss') == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0),
                                                      (5, 5.0), (6, 16.0), (7, 17.0), (8, 18.0)]
+
+
+def test_buckets_without_gt_are_absent_not_minus_one(run):
+    """pycocotools' -1 ("no GT of this size / in this subset") never reaches MLflow as a score;
+    a real 0 AP and other negative values do."""
+    uri, client, run_id = run
+    backend = MlflowRunBackend(tracking_uri=uri, run_id=run_id, flush_interval=3600)
+    backend.add_scalars({'val/bbox_mAP': 0.0, 'val/bbox_mAP_l': -1.0, 'val/gt8-inf/bbox_mAP': -1,
+                         'val/h1/bbox_mAP_l': -1.0, 'val/bbox_mAP_m': 0.3}, step=2)
+    backend.add_scalars({'loss_delta': -1.0}, step=2)
+    backend.close()
+    assert client.get_run(run_id).data.metrics == {
+        'val/bbox_mAP': 0.0, 'val/bbox_mAP_m': 0.3, 'train/loss_delta': -1.0}
+
+
+def test_notes_name_what_a_suite_reproduces_and_how_it_was_launched(tmp_path):
+    suite = load_suite('quick')
+    note = notes.experiment_note(suite)
+    assert note.startswith('The embedded default\'s main job')
+    assert 'Reproduces Table 2, Fig. 1, Fig. 3, Fig. 5, Fig. 6 of the paper' in note
+    parent = notes.parent_note(suite, 'tiny', 4, 'prm-rga suite run quick', 'abc123')
+    assert '`prm-rga suite run quick` at commit `abc123`' in parent
+    resumed = notes.resumed_note(parent, 'prm-rga suite run quick --resume', None)
+    assert resumed.startswith(parent) and resumed.endswith(
+        'Resumed by `prm-rga suite run quick --resume` (not run from a git checkout: no commit).')
+    assert notes.git_commit(str(tmp_path)) is None
 
 
 def test_ui_serves_the_local_store_on_localhost(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from conftest import CONFIGS
-from prm_rga.cli import main
+from prm_rga_cli import main
 from prm_rga.datasets import make_synth
 
 PRM = osp.join(CONFIGS, 'tiny', 'faster-rcnn_tiny_rga-prm_synth.py')

@@ -50,8 +50,9 @@ if ! "$VENV/bin/python" -c "$ops_check" 2>/dev/null; then
   while kill -0 $build 2>/dev/null; do
     sleep 20
     last=$(grep -o -E '^ *\[[0-9]+/[0-9]+\] c' "$log" | tail -n 1 | tr -dc '0-9/' || true)
-    printf '[setup] mmcv: %3ds elapsed, %s\n' $((SECONDS - start)) \
-      "${last:+compiled $last C++ files}${last:-preparing (or installing the cached wheel)}"
+    progress='preparing (or installing the cached wheel)'
+    [ -n "$last" ] && progress="compiled $last C++ files"
+    printf '[setup] mmcv: %3ds elapsed, %s\n' $((SECONDS - start)) "$progress"
   done
   if ! wait $build; then
     tail -n 40 "$log"

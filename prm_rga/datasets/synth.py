@@ -469,24 +469,8 @@ def _write_crowd(root, seed, num_train, num_val, image_size):
 
 # ---------------------------------------------------------------- command line
 
-def add_commands(subparsers):
-    data = subparsers.add_parser('data', help='prepare datasets')
-    sub = data.add_subparsers(dest='data_command', required=True, metavar='DATASET')
-    p = sub.add_parser(
-        'synth', help='generate (or reuse) the embedded synthetic dataset',
-        description='Write the deterministic synthetic detection set (COCO format, or CrowdHuman '
-        '.odgt plus COCO with --crowd). An existing set with the same arguments is reused.')
-    p.add_argument('--out', required=True, type=Path, help='dataset directory')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--train', type=int, default=800, dest="num_train", help='training images')
-    p.add_argument('--val', type=int, default=200, dest='num_val', help='validation images')
-    p.add_argument('--image-size', type=int, default=128, help='square image side in pixels')
-    p.add_argument('--crowd', action='store_true', help='crowd-person variant (CrowdHuman .odgt)')
-    p.add_argument('--force', action='store_true', help='regenerate an existing synthetic set')
-    p.set_defaults(func=_synth_command)
-
-
-def _synth_command(args) -> int:
+def synth_command(args) -> int:
+    """`prm-rga data synth` (declared in prm_rga_cli.detector)."""
     reused = _is_synth(args.out) and not args.force
     start = time.perf_counter()
     out = make_synth(args.out, seed=args.seed, num_train=args.num_train, num_val=args.num_val,
