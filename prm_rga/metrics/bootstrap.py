@@ -23,8 +23,8 @@ from scipy import sparse
 
 from prm_rga.errors import InputError
 from prm_rga.metrics.crowdhuman import matched_images, mmr_of
-from prm_rga.metrics.gt_count import (AP_FIELDS, as_coco, check_ranges, evaluated, gt_counts,
-                                      subset_name)
+from prm_rga.metrics.gt_count import AP_FIELDS, as_coco, check_ranges, gt_counts, subset_name
+from prm_rga.metrics.matching import PARAMS, coco_matches
 
 MIN_RESAMPLES = 100
 
@@ -97,21 +97,17 @@ def paired_bootstrap_ap(coco_gt, detections, resamples, ranges=None):
     num_b = len(counts)
     out = {}
     for name, dets in detections.items():
-        stats = _resampled_stats(evaluated(gt, dets, f'detections[{name!r}]'), weights)
+        stats = _resampled_stats(coco_matches(gt, dets, f'detections[{name!r}]'), weights)
         stats['num_images'] = weights.sum(1)
         out[name] = {prefix + field: values[k * num_b:(k + 1) * num_b]
                      for k, prefix in enumerate(groups) for field, values in stats.items()}
     return out
 
 
-def _resampled_stats(ev, weights):
-    """AP_FIELDS of an evaluated COCOeval for every row of ``weights`` (copies per image)."""
-    p = ev._paramsEval
-    if (list(p.maxDets) != [1, 10, 100] or not p.useCats
-            or not np.array_equal(p.recThrs, np.linspace(0, 1, 101))):
-        raise InputError("COCOeval params: only pycocotools' defaults (maxDets 1, 10, 100, "
-                         '101 recall thresholds, per category) are supported')
-    num_t, num_r, num_a, num_i = len(p.iouThrs), len(p.recThrs), len(p.areaRng), len(p.imgIds)
+def _resampled_stats(m, weights):
+    """AP_FIELDS of one model's ``Matches`` for every row of ``weights`` (copies per image)."""
+    p = PARAMS
+    num_t, num_r, num_a = len(p.iouThrs), len(p.recThrs), len(p.areaRng)
     cols = np.ascontiguousarray(weights.T, dtype=np.float64)  # (images, B)
     max_copies = weights.max(0)
     # per area range and resample: sum of the interpolated precision over categories, IoU and
@@ -119,29 +115,16 @@ def _resampled_stats(ev, weights):
     total, valid = np.zeros((2, num_a, len(weights)))
     at_iou = {thr: np.zeros(len(weights)) for thr in (.5, .75)}
     t_of = {thr: int(np.flatnonzero(p.iouThrs == thr)[0]) for thr in at_iou}
-    for k in range(len(p.catIds)):
-        per_area = [ev.evalImgs[(k * num_a + a) * num_i:(k * num_a + a + 1) * num_i]
-                    for a in range(num_a)]
-        present = [i for i, e in enumerate(per_area[0]) if e is not None]
-        if not present:
-            continue
-        scores = [per_area[0][i]['dtScores'] for i in present]
-        img = np.repeat(present, [len(s) for s in scores])
-        scores = np.concatenate(scores).astype(np.float64)
-        order = np.argsort(-scores, kind='mergesort')  # pycocotools' ranking
-        img, scores = img[order], scores[order]
+    for k in range(len(m.npig)):
+        span = slice(m.cat_start[k], m.cat_start[k + 1])
+        img, scores = m.img[span], m.score[span]
         for a in range(num_a):
-            ents = [per_area[a][i] for i in present]
-            npig = np.zeros(num_i)
-            npig[present] = [np.count_nonzero(np.asarray(e['gtIgnore']) == 0) for e in ents]
-            npig = npig @ cols
+            npig = m.npig[k, a] @ cols
             has_gt = npig > 0
             valid[a] += has_gt
             if not len(img) or not has_gt.any():
                 continue
-            matched = np.concatenate([e['dtMatches'] for e in ents], axis=1)[:, order] != 0
-            ignored = np.concatenate([e['dtIgnore'] for e in ents], axis=1)[:, order] != 0
-            sums = _precision_sums(img, scores, matched & ~ignored, ~matched & ~ignored, cols,
+            sums = _precision_sums(img, scores, m.tp[a, :, span], m.fp[a, :, span], cols,
                                    np.where(has_gt, npig, 1), p.recThrs, max_copies)
             sums[:, ~has_gt] = 0
             total[a] += sums.sum(0)
