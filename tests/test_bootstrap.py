@@ -265,6 +265,16 @@ def test_bad_input_is_named():
         paired_bootstrap_ap(gt, {'a': dets}, np.full((1, 10), 10))
     with pytest.raises(InputError, match='score: nan is not a finite number'):
         paired_bootstrap_ap(gt, {'a': [dict(dets[0], score=float('nan'))]}, np.arange(10)[None])
+    n = len(dets)  # the vectorised check lets none of these through, each is named
+    for bad, message in [
+            (dict(dets[0], bbox=[0, 0, True, 5]), f'\\[{n}\\].bbox: \\[0, 0, True, 5'),
+            (dict(dets[0], bbox=(0, 0, 4)), f'\\[{n}\\].bbox: .* not a list of 4'),
+            (dict(dets[0], bbox=[0, 0, -1, 5]), 'has a negative width'),
+            (dict(dets[0], score='0.5'), f"\\[{n}\\].score: '0.5' is not"),
+            ({k: v for k, v in dets[0].items() if k != 'score'},
+             f'\\[{n}\\]: missing field\\(s\\) score')]:
+        with pytest.raises(InputError, match=message):
+            paired_bootstrap_ap(gt, {'a': dets + [bad]}, np.arange(10)[None])
     with pytest.raises(InputError, match='a 95% interval needs at least 100'):
         percentile_interval(np.zeros(50))
     gt, records = random_records(0, num_images=3)

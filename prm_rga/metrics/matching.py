@@ -12,6 +12,7 @@ over each image's rank of its detections, all (image, category) pairs at once; d
 no GT at IoU >= 0.5 cannot match and skip the steps.
 """
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 from pycocotools.cocoeval import Params
@@ -42,7 +43,7 @@ class Matches:
 def coco_matches(gt, detections, name='detections'):
     """``Matches`` of COCO result dicts against a pycocotools ``COCO`` (bad input: InputError
     naming ``name``), as ``COCOeval(gt, gt.loadRes(detections), 'bbox').evaluate()``."""
-    check_detections(gt, detections, name)
+    d_img, d_cid, d_box, d_score = _detection_arrays(gt, detections, name)
     img_ids = sorted(gt.getImgIds())
     cat_ids = np.array(sorted(gt.getCatIds()))
     n_img, n_cat = len(img_ids), len(cat_ids)
@@ -71,11 +72,8 @@ def coco_matches(gt, detections, name='detections'):
     g_key = g_cat[g_order] * n_img + g_img[g_order]
 
     # detections of known categories, per (category, image) ranked by score, first 100
-    d_img = np.array([pos_of[d['image_id']] for d in detections], dtype=np.int64)
-    d_cid = np.array([d['category_id'] for d in detections])
+    d_img = np.array([pos_of[i] for i in d_img], dtype=np.int64)
     d_cat = np.searchsorted(cat_ids, d_cid).astype(np.int64)
-    d_score = np.array([d['score'] for d in detections], dtype=np.float64)
-    d_box = np.array([d['bbox'] for d in detections], dtype=np.float64).reshape(-1, 4)
     known = np.flatnonzero(np.isin(d_cid, cat_ids))
     order = known[np.lexsort((-d_score[known], d_img[known], d_cat[known]))]
     key = d_cat[order] * n_img + d_img[order]
@@ -106,6 +104,31 @@ def coco_matches(gt, detections, name='detections'):
     cat_start = np.searchsorted(d_cat[order][ranked], np.arange(n_cat + 1))
     tp, fp = (dtm & ~ign)[:, :, ranked], (~dtm & ~ign)[:, :, ranked]
     return Matches(cat_start, d_img[order][ranked], score[ranked], tp, fp, npig)
+
+
+def _detection_arrays(gt, detections, name):
+    """``image_id`` list, ``category_id``, ``bbox`` (N, 4) and ``score`` arrays of COCO result
+    dicts, checked as ``check_detections`` checks them, one type test per distinct type (per
+    detection, the test is most of the time at COCO-val scale): what it would reject goes
+    through it, for its message."""
+    try:
+        img = [d['image_id'] for d in detections]
+        cid = np.array([d['category_id'] for d in detections])
+        boxes = [d['bbox'] for d in detections]
+        scores = [d['score'] for d in detections]
+        ok = ({type(b) for b in boxes} <= {list, tuple} and {len(b) for b in boxes} <= {4}
+              and all(issubclass(t, Real) and not issubclass(t, bool)
+                      for t in {type(v) for b in boxes for v in b} | set(map(type, scores))))
+    except (KeyError, TypeError):  # a field missing, or not a dict
+        ok = False
+    if not ok:
+        check_detections(gt, detections, name)  # raises, naming the detection and field
+    box = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    score = np.array(scores, dtype=np.float64)
+    if not (np.isfinite(box).all() and np.isfinite(score).all() and (box[:, 2:] >= 0).all()
+            and set(img) <= set(gt.getImgIds())):
+        check_detections(gt, detections, name)
+    return img, cid, box, score
 
 
 def box_iou(d, g, crowd):
