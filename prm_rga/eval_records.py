@@ -7,10 +7,15 @@ from ``GTCountSubsetMetric``'s predictions:
 - ``sources`` str (S,): ``model`` (the detector as evaluated: the PRM ensemble, or a
   ``ProposalEnsemble``), then ``h0``, ``h1``, ... (each PRM head alone) when the metric had them.
 - ``image_id`` int64 (n,): the val images, ascending; ``num_dets`` int32 (S, n): detections of
-  each source per image; ``bbox`` float32 (N, 4) x1y1x2y2 as predicted, ``score`` float32 (N,),
-  ``label`` int16 (N,) class index, in source-major then image order; ``category_id`` int64 (C,):
-  COCO category of each class index. Boxes are kept as predicted (float32), so AP recomputed
-  from them equals the metric's (it converts them to xywh the same way).
+  each source per image; ``bbox`` uint16 (N, 4) x1y1x2y2, ``score`` float32 (N,) as predicted,
+  ``label`` uint8 (uint16 past 256 classes) (N,) class index, in source-major then image order;
+  ``category_id`` int64 (C,): COCO category of each class index. A box coordinate is
+  ``bbox_origin[i] + bbox * bbox_step[i]`` (float64 (n,) each, per image i): 65,535 steps over
+  the span of the image's box coordinates (all sources), so each is within half a step (0.005
+  px on a 640-px image) of the prediction; scores are exact, so the ranking is the metric's.
+  The bootstrap is exact for the detections the record holds; their AP can differ from the
+  logged one where a box moved across an IoU threshold. Records of before (float32 ``bbox`` as
+  predicted, int16 ``label``, no ``bbox_origin``/``bbox_step``) load as they are.
 - the GT they were evaluated on, so the record alone suffices: ``gt_image_id`` (n,) and per
   annotation ``gt_ann_image_id``, ``gt_category_id``, ``gt_bbox`` float64 (xywh), ``gt_area``,
   ``gt_iscrowd``; ``gt_sha256``: the GT fingerprint (``gt_fingerprint``) that pairs records of
@@ -35,6 +40,7 @@ FILE = 'eval_records.npz'
 FIELDS = ('sources', 'image_id', 'num_dets', 'bbox', 'score', 'label', 'category_id',
           'gt_image_id', 'gt_ann_image_id', 'gt_category_id', 'gt_bbox', 'gt_area',
           'gt_iscrowd', 'gt_sha256')
+STEPS = 65535  # uint16 box coordinates over each image's span
 
 
 def gt_arrays(coco):
@@ -74,11 +80,24 @@ def record_arrays(coco, cat_ids, img_ids, sources):
         parts = [np.asarray(p[key], dtype=dtype).reshape(shape) for ps in per for p in ps]
         return np.concatenate(parts) if parts else np.zeros((0, *shape[1:]), dtype)
 
+    num = np.array([[len(p['scores']) for p in ps] for ps in per], np.int32)
+    box = cat('bboxes', np.float32, (-1, 4)).astype(np.float64)
+    img = _image_of(num)
+    origin, hi = np.full(len(order), np.inf), np.full(len(order), -np.inf)
+    np.minimum.at(origin, img, box.min(1, initial=np.inf))
+    np.maximum.at(hi, img, box.max(1, initial=-np.inf))
+    step = np.where(hi > origin, (hi - origin) / STEPS, 1.0)
     return dict(gt, sources=np.array(list(sources)), gt_sha256=np.array(gt_fingerprint(gt)),
-                image_id=np.asarray(img_ids, dtype=np.int64)[order],
-                num_dets=np.array([[len(p['scores']) for p in ps] for ps in per], np.int32),
-                bbox=cat('bboxes', np.float32, (-1, 4)), score=cat('scores', np.float32, (-1,)),
-                label=cat('labels', np.int16, (-1,)))
+                image_id=np.asarray(img_ids, dtype=np.int64)[order], num_dets=num,
+                bbox=np.rint((box - origin[img, None]) / step[img, None]).astype(np.uint16),
+                bbox_origin=np.where(hi >= origin, origin, 0.0), bbox_step=step,
+                score=cat('scores', np.float32, (-1,)),
+                label=cat('labels', np.uint8 if len(cat_ids) <= 256 else np.uint16, (-1,)))
+
+
+def _image_of(num_dets):
+    """Image position of every detection, source-major then image order."""
+    return np.repeat(np.tile(np.arange(num_dets.shape[1]), len(num_dets)), num_dets.ravel())
 
 
 def atomic_savez(path, arrays):
@@ -115,6 +134,15 @@ def load_record(path):
     cats = data['category_id']
     if len(data['label']) and (data['label'].min() < 0 or data['label'].max() >= len(cats)):
         raise InputError(f'{path}: label outside the {len(cats)} classes of category_id')
+    boxes = data['bbox']
+    if boxes.dtype == np.uint16:  # coordinates in steps over each image's span
+        missing = [k for k in ('bbox_origin', 'bbox_step')
+                   if k not in data or data[k].shape != num.shape[1:]]
+        if missing:
+            raise InputError(f'{path}: uint16 bbox without a value per image in '
+                             f'{", ".join(missing)}')
+        img = _image_of(num)
+        boxes = data['bbox_origin'][img, None] + boxes * data['bbox_step'][img, None]
     coco = COCO()
     coco.dataset = dict(
         images=[dict(id=int(i)) for i in data['gt_image_id']],
@@ -126,9 +154,9 @@ def load_record(path):
                          data['gt_area'], data['gt_iscrowd']), 1)])
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
-    images = np.repeat(np.tile(data['image_id'], len(num)), num.ravel()).tolist()
+    images = data['image_id'][_image_of(num)].tolist()
     categories = cats[data['label']].tolist()
-    boxes, scores = data['bbox'].tolist(), data['score'].tolist()
+    boxes, scores = boxes.tolist(), data['score'].tolist()
     bounds = np.concatenate([[0], np.cumsum(num.sum(1))]).tolist()
     dets = {}
     with paused_gc():
