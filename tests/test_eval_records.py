@@ -1,15 +1,19 @@
-"""Evaluation records: AP recomputed from the artifact equals the metric that logged it."""
+"""Evaluation records: AP (CrowdHuman: mMR) recomputed from the artifact equals the metric that
+logged it."""
 import logging
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from mmdet.registry import HOOKS
+import torch
+from mmdet.registry import HOOKS, METRICS
+from mmengine.evaluator import Evaluator
+from test_crowdhuman import data_samples, person, random_records, write_odgt
 from test_gt_count_metric import evaluate_two_heads, random_coco
 
 from prm_rga.errors import InputError
-from prm_rga.eval_records import FILE, load_record, atomic_savez
-from prm_rga.metrics import paired_bootstrap_ap
+from prm_rga.eval_records import CROWD_FILE, FILE, atomic_savez, load_crowd_record, load_record
+from prm_rga.metrics import crowdhuman_mmr, paired_bootstrap_ap, paired_bootstrap_mmr
 
 
 def evaluated_runner(tmp_path, dataset):
@@ -81,6 +85,32 @@ def test_records_of_before_still_load(tmp_path):
         assert [d[key] for d in flat] == [d[key] for d in flat_now]
     assert [d['bbox'] for d in flat] == [[x1, y1, x2 - x1, y2 - y1]
                                          for x1, y1, x2, y2 in old.tolist()]
+
+
+def test_crowd_record_recomputes_the_logged_mmr(tmp_path):
+    gt, _ = random_records(4, num_images=20)
+    gt.append(dict(ID='edge', gtboxes=[person(-100, 10, 150, 100)]))
+    for r in gt[1:]:  # sizes from the data samples, as in CrowdHuman's own files
+        r.pop('width', None), r.pop('height', None)
+    metric = METRICS.build(dict(type='CrowdHumanMMRMetric', prefix='val',
+                                ann_file=write_odgt(tmp_path / 'val.odgt', gt)))
+    evaluator = Evaluator([metric])
+    evaluator.dataset_meta = dict(classes=('person', ))
+    samples, _ = data_samples(gt)
+    # found only where the person is clipped to the image (IoU 1, else 1/3): sizes are kept
+    samples[-1]['pred_instances']['bboxes'][0] = torch.tensor([0, 10, 50, 110])
+    evaluator.process(data_samples=samples)
+    metrics = evaluator.evaluate(len(samples))
+    runner = SimpleNamespace(work_dir=str(tmp_path / 'work'), val_evaluator=evaluator,
+                             logger=logging.getLogger('test'))
+    HOOKS.build(dict(type='EvalRecordHook')).after_val_epoch(runner, metrics)
+    gts, records, sha = load_crowd_record(tmp_path / 'work' / 'artifacts' / CROWD_FILE)
+    assert len(sha) == 64 and [r['ID'] for r in gts] == [r['ID'] for r in gt]
+    logged = {k: metrics[f'val/{k}'] for k in ('mMR', 'AP50', 'recall')}
+    assert crowdhuman_mmr(gts, records) == logged
+    got = paired_bootstrap_mmr(gts, {'model': records}, np.arange(len(gt))[None])['model']
+    assert {k: got[k][0] for k in logged} == logged
+    assert 0 < metrics['val/mMR'] < 1
 
 
 def test_records_of_another_val_set_differ_in_fingerprint(tmp_path):
