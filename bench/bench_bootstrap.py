@@ -4,9 +4,9 @@ A COCO-val-sized synthetic case (default 5,000 images, 80 classes, 100 detection
 on average, two models on the same GT), B resamples of the images: the steps of
 ``paired_bootstrap_ap`` (the per-image matching once per model, ``coco_matches``: pycocotools'
 ``evaluate()`` in numpy; then all resamples vectorized, also with the three GT-count subsets),
-against the naive cost: one fresh ``COCOeval`` (loadRes, evaluate,
-accumulate, summarize) per model and resample on the duplicated-image dataset, timed on
-``--naive`` resamples and extrapolated to B. The naive runs also check that both agree.
+against the naive cost: one fresh ``COCOeval`` (loadRes, evaluate, accumulate, summarize) per
+model and resample on the duplicated-image dataset, timed on ``--naive`` resamples and
+extrapolated to B. The naive runs also check that both agree.
 Target: <= 60 s for B = 1,000 on 2 cores. Usage:
     python bench/bench_bootstrap.py [--images 5000] [--classes 80] [--dets-per-image 100]
         [--resamples 1000] [--naive 2]
