@@ -330,7 +330,9 @@ def table_claims(runs, boot=None):
         _compare('table7', 'Table 7', 'RGA+PRM lowers the CrowdHuman mMR of the baseline',
                  {'RGA+PRM': f(runs, dict(rga_prm, dataset='crowdhuman'), 'val/mMR')},
                  {'baseline': f(runs, dict(dataset='crowdhuman'), 'val/mMR')},
-                 lower_is_better=True, d=2),
+                 lower_is_better=True, d=2,
+                 boot=_boot(runs, boot, dict(rga_prm, dataset='crowdhuman'),
+                            dict(dataset='crowdhuman'), 'val/mMR')),
     ]
     return out
 

@@ -19,11 +19,14 @@ import pandas as pd
 from scipy import stats
 
 from prm_rga.errors import InputError
-from prm_rga.eval_records import FILE, load_record, atomic_savez
-from prm_rga.metrics import draw_resamples, paired_bootstrap_ap, percentile_interval
+from prm_rga.eval_records import (CROWD_FILE, FILE, atomic_savez, load_crowd_record,
+                                  load_record)
+from prm_rga.metrics import (draw_resamples, paired_bootstrap_ap, paired_bootstrap_mmr,
+                             percentile_interval)
 from prm_rga.metrics.gt_count import DEFAULT_RANGES
 
 LEVEL = 0.95
+CROWD_METRICS = ('mMR', 'AP50')  # CrowdHuman's, resampled from crowd_records.npz
 RESAMPLES = 1000
 HOLDS, CONTRADICTED, INCONCLUSIVE, NOT_ENOUGH = (
     'holds', 'contradicted', 'inconclusive', 'not enough runs')
@@ -96,9 +99,11 @@ def _seeds_method(a, b):
 
 
 def record_location(metric: str):
-    """(artifact path, source, field) of a logged AP metric in the evaluation records, or None
-    (e.g. CrowdHuman's mMR, which has no records)."""
+    """(artifact path, source, field) of a logged AP metric (COCO, or CrowdHuman's mMR / AP50)
+    in the evaluation records, or None (e.g. training curves)."""
     member, _, rest = metric.rpartition('val/')
+    if metric.startswith('val/') and rest in CROWD_METRICS:
+        return f'{member}{CROWD_FILE}', 'model', rest
     if not metric.startswith(('val/', 'm')) or 'bbox_mAP' not in rest:
         return None
     source, field = ('model', rest)
@@ -123,28 +128,33 @@ class RecordBootstrap:
         if where is None:
             return None, f'{metric} has no per-image record'
         path, source, field = where
-        key = (run_id, path)
+        key, crowd = (run_id, path), path.endswith(CROWD_FILE)
         if key not in self._records:
             local = self.runs.artifact(run_id, path)
             try:
-                self._records[key] = load_record(local) if local else f'no {path}'
+                self._records[key] = ((load_crowd_record if crowd else load_record)(local)
+                                      if local else f'no {path}')
             except InputError as e:
                 self._records[key] = str(e)
         record = self._records[key]
         if isinstance(record, str):
             self.missing[run_id] = record
             return None, f'run {run_id}: {record}'
-        coco, dets, sha = record
+        gt, dets, sha = record  # gt: a COCO, or CrowdHuman's gt records
+        if crowd:
+            dets = {source: dets}
         if source not in dets:
             return None, f'run {run_id}: {path} has no {source} detections'
         if sha not in self._rows:
-            self._rows[sha] = draw_resamples(len(coco.getImgIds()), self.resamples, self.seed)
+            self._rows[sha] = draw_resamples(len(gt) if crowd else len(gt.getImgIds()),
+                                             self.resamples, self.seed)
         subsets = field.startswith('gt')  # the GT-count subsets cost 3 more resamplings
         if (key, source, subsets) not in self._stats:
             self._stats[key, source, subsets] = self._cached(
                 run_id, f'{path}-{source}-{subsets}-{sha[:12]}-{self.resamples}-{self.seed}',
-                lambda: paired_bootstrap_ap(coco, {source: dets[source]}, self._rows[sha],
-                                            DEFAULT_RANGES if subsets else None)[source])
+                lambda: (paired_bootstrap_mmr(gt, dets, self._rows[sha]) if crowd else
+                         paired_bootstrap_ap(gt, {source: dets[source]}, self._rows[sha],
+                                             DEFAULT_RANGES if subsets else None))[source])
         values = self._stats[key, source, subsets][field]
         return sha, np.where(values < 0, np.nan, values) * 100
 

@@ -11,6 +11,8 @@ from prm_rga.datasets import make_synth
 from prm_rga.errors import InputError
 from prm_rga.metrics import (crowdhuman_mmr, draw_resamples, gt_count_subset_ap,
                              paired_bootstrap_ap, paired_bootstrap_mmr, percentile_interval)
+from prm_rga.metrics.gt_count import evaluated
+from prm_rga.metrics.matching import coco_matches
 
 RANGES = ((1, 3), (4, 7), (8, None))
 
@@ -58,6 +60,66 @@ def jittered(dataset, seed, noise=0.1, num_false=4, score_digits=None):
 def assert_stats(got, row, stats, prefix=''):
     for k in AP_FIELDS:
         assert got[prefix + k][row] == pytest.approx(stats[k], abs=1e-12), (prefix, k)
+
+
+def grid_coco(seed, num_images=30):
+    """Boxes on a coarse grid, some GT given twice (the copy in another area range) and some
+    crowd, one-digit scores: equal IoUs (the last GT wins), crowd GT taken again and again, GT
+    outside an area range taken, ties."""
+    rng = np.random.default_rng(seed)
+    images = [dict(id=i, width=200, height=200) for i in range(1, num_images + 1)]
+    anns, dets = [], []
+    for im in images:
+        for _ in range(int(rng.integers(0, 7))):
+            x, y = rng.integers(0, 8, 2) * 10
+            w, h = rng.choice([10, 20, 30, 40, 100, 150], 2)
+            ann = dict(image_id=im['id'], category_id=int(rng.integers(1, 3)),
+                       bbox=[int(x), int(y), int(w), int(h)], area=float(w * h),
+                       iscrowd=int(rng.random() < 0.15))
+            anns.append(ann)
+            if rng.random() < 0.3:  # the same box again, of another area range
+                anns.append(dict(ann, area=ann['area'] * 16))
+        for _ in range(int(rng.integers(0, 12))):
+            x, y = rng.integers(0, 8, 2) * 10
+            w, h = rng.choice([10, 20, 30, 40, 100, 150], 2)
+            dets.append(dict(image_id=im['id'], category_id=int(rng.integers(1, 3)),
+                             bbox=[int(x), int(y), int(w), int(h)],
+                             score=round(float(rng.random()), 1)))
+    # a detection as close to two GT (the first takes the last), then one on the last GT
+    images.append(dict(id=num_images + 1, width=200, height=200))
+    for x in (40, 60):
+        anns.append(dict(image_id=num_images + 1, category_id=1, bbox=[x, 0, 100, 100],
+                         area=1e4, iscrowd=0))
+    dets += [dict(image_id=num_images + 1, category_id=1, bbox=[50, 0, 100, 100], score=0.95),
+             dict(image_id=num_images + 1, category_id=1, bbox=[60, 0, 100, 100], score=0.9)]
+    anns = [dict(a, id=n) for n, a in enumerate(anns, 1)]
+    cats = [dict(id=c, name=f'c{c}') for c in (1, 2)]
+    return dict(images=images, annotations=anns, categories=cats), dets
+
+
+@pytest.mark.parametrize('make,seed', [(random_coco, 0), (random_coco, 1), (grid_coco, 0),
+                                       (grid_coco, 1), (grid_coco, 2)])
+def test_matches_are_pycocotools_flag_for_flag(make, seed):
+    dataset, dets = make(seed)
+    gt = coco_of(dataset)
+    ev, got = evaluated(gt, dets), coco_matches(gt, dets)
+    p, num_img = ev._paramsEval, len(dataset['images'])
+    num_a = len(p.areaRng)
+    assert got.tp.any() and got.fp.any()
+    for k in range(len(p.catIds)):
+        span = slice(got.cat_start[k], got.cat_start[k + 1])
+        for a in range(num_a):
+            evs = ev.evalImgs[(k * num_a + a) * num_img:(k * num_a + a + 1) * num_img]
+            evs = [e for e in evs if e is not None]
+            scores = np.concatenate([e['dtScores'] for e in evs])
+            order = np.argsort(-scores, kind='mergesort')
+            dtm = np.concatenate([e['dtMatches'] for e in evs], axis=1)[:, order] != 0
+            ign = np.concatenate([e['dtIgnore'] for e in evs], axis=1)[:, order] != 0
+            assert np.array_equal(got.score[span], scores[order])
+            assert np.array_equal(got.tp[a, :, span], dtm & ~ign), (k, a)
+            assert np.array_equal(got.fp[a, :, span], ~dtm & ~ign), (k, a)
+            npig = [np.count_nonzero(np.asarray(e['gtIgnore']) == 0) for e in evs]
+            assert got.npig[k, a].sum() == sum(npig)
 
 
 @pytest.fixture(scope='module')
@@ -203,6 +265,16 @@ def test_bad_input_is_named():
         paired_bootstrap_ap(gt, {'a': dets}, np.full((1, 10), 10))
     with pytest.raises(InputError, match='score: nan is not a finite number'):
         paired_bootstrap_ap(gt, {'a': [dict(dets[0], score=float('nan'))]}, np.arange(10)[None])
+    n = len(dets)  # the vectorised check lets none of these through, each is named
+    for bad, message in [
+            (dict(dets[0], bbox=[0, 0, True, 5]), f'\\[{n}\\].bbox: \\[0, 0, True, 5'),
+            (dict(dets[0], bbox=(0, 0, 4)), f'\\[{n}\\].bbox: .* not a list of 4'),
+            (dict(dets[0], bbox=[0, 0, -1, 5]), 'has a negative width'),
+            (dict(dets[0], score='0.5'), f"\\[{n}\\].score: '0.5' is not"),
+            ({k: v for k, v in dets[0].items() if k != 'score'},
+             f'\\[{n}\\]: missing field\\(s\\) score')]:
+        with pytest.raises(InputError, match=message):
+            paired_bootstrap_ap(gt, {'a': dets + [bad]}, np.arange(10)[None])
     with pytest.raises(InputError, match='a 95% interval needs at least 100'):
         percentile_interval(np.zeros(50))
     gt, records = random_records(0, num_images=3)

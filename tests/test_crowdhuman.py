@@ -249,6 +249,18 @@ def test_metric_through_evaluator_equals_function(tmp_path):
     assert isinstance(metric, CrowdHumanMMRMetric)
     evaluator = Evaluator([metric])
     evaluator.dataset_meta = dict(classes=('person', ))
+    samples, dets = data_samples(gt)
+    for start in range(0, len(samples), 5):
+        evaluator.process(data_samples=samples[start:start + 5])
+    got = evaluator.evaluate(len(samples))
+    want = crowdhuman_mmr(gt, dets)
+    assert got == {f'crowd_human/{k}': v for k, v in want.items()}
+    assert 0 < want['AP50'] < 1
+
+
+def data_samples(gt):
+    """A detector's data samples on the gt images (jittered persons and regions, one box of
+    another class each), and the detection records the metric should make of them."""
     g = torch.Generator().manual_seed(0)
     samples, dets = [], []
     for r in gt:
@@ -263,9 +275,4 @@ def test_metric_through_evaluator_equals_function(tmp_path):
         dets.append(dict(ID=r['ID'], width=640, height=480, dtboxes=[
             det(x1, y1, x2 - x1, y2 - y1, s)
             for (x1, y1, x2, y2), s in zip(xyxy[:-1].tolist(), scores[:-1].tolist())]))
-    for start in range(0, len(samples), 5):
-        evaluator.process(data_samples=samples[start:start + 5])
-    got = evaluator.evaluate(len(samples))
-    want = crowdhuman_mmr(gt, dets)
-    assert got == {f'crowd_human/{k}': v for k, v in want.items()}
-    assert 0 < want['AP50'] < 1
+    return samples, dets

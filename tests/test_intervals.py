@@ -3,11 +3,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from test_bootstrap import jittered
+from test_crowdhuman import random_records
 from test_gt_count_metric import coco_of, random_coco
 
 from analysis import intervals
 from analysis.intervals import RecordBootstrap
-from prm_rga.eval_records import record_arrays, atomic_savez
+from prm_rga.eval_records import atomic_savez, crowd_record_arrays, record_arrays
 
 
 class FakeRuns:
@@ -91,7 +92,29 @@ def test_missing_records_and_other_val_sets_are_named(arms):
     assert 'different val sets' in boot.compare(arms['frame']('good0', 'other'), arms['poor'],
                                                  'val/bbox_mAP')
     assert boot.compare(arms['good'], arms['poor'], 'val/mMR') == \
-        'val/mMR has no per-image record'
+        'run good0: no crowd_records.npz'
+    assert boot.compare(arms['good'], arms['poor'], 'train/acc_pos/h0') == \
+        'train/acc_pos/h0 has no per-image record'
+
+
+def test_crowdhuman_mmr_gets_a_seeds_x_images_interval(arms, tmp_path):
+    """Two seeds of a detector that finds the persons against two that miss them."""
+    gt, _ = random_records(5, num_images=30)
+    rng = np.random.default_rng(0)
+    paths = {}
+    for n, shift in enumerate([1.0, 1.0, 30.0, 30.0]):
+        dets = [dict(ID=r['ID'], width=640, height=480, dtboxes=[
+            dict(box=(np.array(b['fbox']) + rng.normal(0, shift, 4) * [1, 1, 0, 0]).tolist(),
+                 score=float(rng.random())) for b in r['gtboxes']]) for r in gt]
+        atomic_savez(str(tmp_path / f'crowd{n}.npz'), crowd_record_arrays(gt, dets))
+        paths[f'crowd{n}', 'crowd_records.npz'] = str(tmp_path / f'crowd{n}.npz')
+    boot = RecordBootstrap(FakeRuns(paths), resamples=100)
+    iv = boot.compare(arms['frame']('crowd0', 'crowd1'), arms['frame']('crowd2', 'crowd3'),
+                      'val/mMR')
+    assert iv.high < 0 and iv.images == 30
+    assert iv.method.startswith('seeds × images: hierarchical bootstrap (2 vs 2 seeds)')
+    iv.delta = -1.0
+    assert intervals.verdict(iv, below=0.0) == intervals.HOLDS
 
 
 def test_resampled_ap_is_cached_beside_the_artifacts(arms, tmp_path, monkeypatch):

@@ -5,16 +5,18 @@ pycocotools' ``COCOeval`` gives on a dataset made of the drawn images, each copy
 image id (copies ordered as their originals). The same resamples serve every model, so the
 differences are paired (the PASCAL VOC challenge's way of comparing methods).
 
-Speed: ``COCOeval.evaluate()`` (the per-image, per-category matching) runs once per model, as in
-``gt_count``; a copy of an image has the same matches as the original, so each resample only
-weighs every image by how often it was drawn. Re-ranking is not needed either: pycocotools'
-ranking (score, then image, then the image's own order) puts the copies of a detection next to
-each other. The interpolated precision at recall r is the highest precision over the ranked
-points with recall >= r, so per category, area and IoU threshold only the point after the last
-copy of a true positive counts; its TP and FP counts are weighted cumulative sums, for all
-resamples at once (a sparse product for the many false positives). One exception keeps this
-exact: equal scores inside one image with both TPs and FPs interleave across copies (image
-copy 1's tied detections, then copy 2's), so such a group gets a point per copy.
+Speed: the per-image, per-category matching runs once per model (``coco_matches``: what
+``COCOeval.evaluate()`` gives, in numpy); a copy of an image has the same matches as the
+original, so each resample only weighs every image by how often it was drawn. Re-ranking is
+not needed either: pycocotools' ranking (score, then image, then the image's own order) puts
+the copies of a detection next to each other. The interpolated precision at recall r is the
+highest precision over the ranked points with recall >= r, so per category, area and IoU
+threshold only the point after the last copy of a true positive counts; its TP and FP counts
+are weighted cumulative sums, for all resamples at once (a sparse product for the many false
+positives; the recall thresholds a TP count reaches read from one table per resample). One
+exception keeps this exact: equal scores inside one image with both TPs and FPs interleave
+across copies (image copy 1's tied detections, then copy 2's), so such a group gets a point
+per copy.
 """
 from numbers import Integral
 
@@ -23,8 +25,8 @@ from scipy import sparse
 
 from prm_rga.errors import InputError
 from prm_rga.metrics.crowdhuman import matched_images, mmr_of
-from prm_rga.metrics.gt_count import (AP_FIELDS, as_coco, check_ranges, evaluated, gt_counts,
-                                      subset_name)
+from prm_rga.metrics.gt_count import AP_FIELDS, as_coco, check_ranges, gt_counts, subset_name
+from prm_rga.metrics.matching import PARAMS, coco_matches
 
 MIN_RESAMPLES = 100
 
@@ -97,21 +99,17 @@ def paired_bootstrap_ap(coco_gt, detections, resamples, ranges=None):
     num_b = len(counts)
     out = {}
     for name, dets in detections.items():
-        stats = _resampled_stats(evaluated(gt, dets, f'detections[{name!r}]'), weights)
+        stats = _resampled_stats(coco_matches(gt, dets, f'detections[{name!r}]'), weights)
         stats['num_images'] = weights.sum(1)
         out[name] = {prefix + field: values[k * num_b:(k + 1) * num_b]
                      for k, prefix in enumerate(groups) for field, values in stats.items()}
     return out
 
 
-def _resampled_stats(ev, weights):
-    """AP_FIELDS of an evaluated COCOeval for every row of ``weights`` (copies per image)."""
-    p = ev._paramsEval
-    if (list(p.maxDets) != [1, 10, 100] or not p.useCats
-            or not np.array_equal(p.recThrs, np.linspace(0, 1, 101))):
-        raise InputError("COCOeval params: only pycocotools' defaults (maxDets 1, 10, 100, "
-                         '101 recall thresholds, per category) are supported')
-    num_t, num_r, num_a, num_i = len(p.iouThrs), len(p.recThrs), len(p.areaRng), len(p.imgIds)
+def _resampled_stats(m, weights):
+    """AP_FIELDS of one model's ``Matches`` for every row of ``weights`` (copies per image)."""
+    p = PARAMS
+    num_t, num_r, num_a = len(p.iouThrs), len(p.recThrs), len(p.areaRng)
     cols = np.ascontiguousarray(weights.T, dtype=np.float64)  # (images, B)
     max_copies = weights.max(0)
     # per area range and resample: sum of the interpolated precision over categories, IoU and
@@ -119,29 +117,18 @@ def _resampled_stats(ev, weights):
     total, valid = np.zeros((2, num_a, len(weights)))
     at_iou = {thr: np.zeros(len(weights)) for thr in (.5, .75)}
     t_of = {thr: int(np.flatnonzero(p.iouThrs == thr)[0]) for thr in at_iou}
-    for k in range(len(p.catIds)):
-        per_area = [ev.evalImgs[(k * num_a + a) * num_i:(k * num_a + a + 1) * num_i]
-                    for a in range(num_a)]
-        present = [i for i, e in enumerate(per_area[0]) if e is not None]
-        if not present:
-            continue
-        scores = [per_area[0][i]['dtScores'] for i in present]
-        img = np.repeat(present, [len(s) for s in scores])
-        scores = np.concatenate(scores).astype(np.float64)
-        order = np.argsort(-scores, kind='mergesort')  # pycocotools' ranking
-        img, scores = img[order], scores[order]
+    # non-ignored GT per category, area range and resample: one product (not one per row)
+    npigs = (m.npig.reshape(-1, cols.shape[0]) @ cols).reshape(*m.npig.shape[:2], -1)
+    for k in range(len(m.npig)):
+        span = slice(m.cat_start[k], m.cat_start[k + 1])
+        img, scores = m.img[span], m.score[span]
         for a in range(num_a):
-            ents = [per_area[a][i] for i in present]
-            npig = np.zeros(num_i)
-            npig[present] = [np.count_nonzero(np.asarray(e['gtIgnore']) == 0) for e in ents]
-            npig = npig @ cols
+            npig = npigs[k, a]
             has_gt = npig > 0
             valid[a] += has_gt
             if not len(img) or not has_gt.any():
                 continue
-            matched = np.concatenate([e['dtMatches'] for e in ents], axis=1)[:, order] != 0
-            ignored = np.concatenate([e['dtIgnore'] for e in ents], axis=1)[:, order] != 0
-            sums = _precision_sums(img, scores, matched & ~ignored, ~matched & ~ignored, cols,
+            sums = _precision_sums(img, scores, m.tp[a, :, span], m.fp[a, :, span], cols,
                                    np.where(has_gt, npig, 1), p.recThrs, max_copies)
             sums[:, ~has_gt] = 0
             total[a] += sums.sum(0)
@@ -179,33 +166,25 @@ def _precision_sums(img, scores, tp, fp, cols, npig, rec_thrs, max_copies):
     copies = cols[img[start[keep]]]  # (U, B)
     # each detection's segment: the first kept group ranked after it
     seg = np.searchsorted(start[keep], np.arange(len(img)), side='right')
+    reached, offset = _recall_table(npig, rec_thrs)
 
-    def before(flags, rows):
-        """Weighted count of flagged detections ranked before each of ``rows`` (kept groups):
-        one sparse product over the segments, then a cumulative sum."""
-        hit = flags != 0
-        row = np.searchsorted(rows, seg[hit])
-        ok = row < len(rows)
-        m = sparse.csr_matrix((flags[hit][ok].astype(np.float64), (row[ok], img[hit][ok])),
-                              shape=(len(rows), cols.shape[0]))
-        return np.cumsum(m @ cols, axis=0)
-
-    # FPs before each kept group at the first IoU threshold; at the others only the detections
-    # whose flag differs are added
-    fp_first = before(fp[0], np.arange(len(keep)))
-    for t in range(num_t):
-        rows = np.flatnonzero(tb[t, keep])  # the kept groups with a TP at this threshold
+    # FPs ranked before each kept group at the first IoU threshold; at the others only the
+    # detections whose flag differs are added (few): one sparse product for all thresholds
+    rows_at = [np.flatnonzero(tb[t, keep]) for t in range(num_t)]  # kept groups with a TP
+    fp_first, *fp_delta = _weighted_before(
+        [(fp[0], np.arange(len(keep)))] + [(fp[t].astype(np.int8) - fp[0], rows_at[t])
+                                          for t in range(num_t)], seg, img, cols)
+    for t, rows in enumerate(rows_at):
         if not len(rows):
             continue
-        delta = fp[t].astype(np.int8) - fp[0]
-        f0 = fp_first[rows] + before(delta, rows) if delta.any() else fp_first[rows]
+        f0 = fp_first[rows] + fp_delta[t]
         g_tp, g_fp = tb[t, keep[rows]], fb[t, keep[rows]]
         c = copies[rows]
         t_w = c * g_tp[:, None]
         if not g_fp.any():  # TP-only groups: the point after the image's last copy counts
-            tps, fps = np.cumsum(t_w, axis=0), f0
+            tps, fps = _cumsum_rows(t_w), f0
         else:
-            t0 = np.cumsum(t_w, axis=0) - t_w
+            t0 = _cumsum_rows(t_w.copy()) - t_w
             u, q, e_tp, e_fp = _mixed_points(tp[t], fp[t], start[keep[rows]],
                                              end[keep[rows]], g_tp, g_fp,
                                              max_copies[img[start[keep[rows]]]])
@@ -215,11 +194,61 @@ def _precision_sums(img, scores, tp, fp, cols, npig, rec_thrs, max_copies):
             mult = np.where(drawn, q, c)
             tps = t0[u] + mult * g_tp[u, None] + drawn * e_tp[:, None]
             fps = f0[u] + mult * g_fp[u, None] + drawn * e_fp[:, None]
-        prec = tps / (fps + tps + np.spacing(1))
-        best_after = np.maximum.accumulate(prec[::-1], axis=0)[::-1]
-        gained = np.diff(_thresholds_reached(tps, npig, rec_thrs), axis=0, prepend=0)
+        # pycocotools' precision, in place: tps / (fps + tps + eps)
+        prec = np.add(fps, tps, out=fps)
+        prec += np.spacing(1)
+        np.divide(tps, prec, out=prec)
+        best_after = _cumsum_rows(prec[::-1], np.maximum)[::-1]
+        gained = reached[(tps + offset).astype(np.intp)]
+        gained[1:] -= gained[:-1].copy()
         out[t] = (best_after * gained).sum(0)
     return out
+
+
+def _weighted_before(blocks, seg, img, cols):
+    """Per block ``(flags, rows)``: the weighted count (``cols``, copies per image) of the
+    flagged detections ranked before each of ``rows``, kept groups ascending (``seg``: each
+    detection's first kept group ranked after it); the sparse product of all blocks at once,
+    then a cumulative sum in each."""
+    data, indices, row_of, first = [], [], [], [0]
+    for flags, rows in blocks:
+        hit = np.flatnonzero(flags)
+        row = np.searchsorted(rows, seg[hit])
+        hit, row = hit[row < len(rows)], row[row < len(rows)]
+        data.append(flags[hit])
+        indices.append(img[hit])
+        row_of.append(row + first[-1])
+        first.append(first[-1] + len(rows))
+    row_of = np.concatenate(row_of)
+    m = sparse.csr_matrix((np.concatenate(data).astype(np.float64), np.concatenate(indices),
+                           np.searchsorted(row_of, np.arange(first[-1] + 1))),
+                          shape=(first[-1], cols.shape[0]))
+    out = m @ cols
+    return [_cumsum_rows(out[lo:hi]) for lo, hi in zip(first, first[1:])]
+
+
+def _cumsum_rows(a, op=np.add):
+    """``op.accumulate(a, axis=0)`` in place, a row at a time: numpy accumulates one column
+    after the other, several times slower than a loop over rows of B resamples."""
+    for i in range(1, len(a)):
+        op(a[i], a[i - 1], out=a[i])
+    return a
+
+
+def _recall_table(npig, rec_thrs):
+    """How many recall thresholds ``x`` TPs of ``npig[b]`` GT reach (pycocotools: threshold r is
+    reached at the first point whose ``tp / npig >= r``), for every x in [0, npig[b]]:
+    ``table[offset[b] + x]``. Made from the TPs each threshold needs, per resample."""
+    n = npig.astype(np.intp)
+    offset = np.concatenate([[0], np.cumsum(n + 1)[:-1]])
+    need = np.ceil(rec_thrs[:, None] * npig)  # then the float comparison decides near it
+    need += need / npig < rec_thrs[:, None]
+    need -= (need > 0) & ((need - 1) / npig >= rec_thrs[:, None])
+    counts = np.bincount((need + offset).astype(np.intp)[need <= npig],
+                         minlength=offset[-1] + n[-1] + 1)
+    table = np.cumsum(counts)
+    table -= np.repeat(table[offset] - counts[offset], n + 1)  # each resample from 0
+    return table.astype(np.int16), offset
 
 
 def tie_groups(img, scores):
@@ -250,18 +279,6 @@ def _mixed_points(tp, fp, start, end, g_tp, g_fp, max_copies):
     u, q, e_tp, e_fp, rank = (np.concatenate(x) for x in zip(*parts))
     order = np.lexsort((rank, q, u))
     return u[order], q[order], e_tp[order].astype(np.float64), e_fp[order].astype(np.float64)
-
-
-def _thresholds_reached(tps, npig, rec_thrs):
-    """How many recall thresholds each point reaches (``rec_thrs <= tps / npig``, compared as
-    pycocotools compares them), for thresholds evenly spaced on [0, 1]: floor(100 recall) + 1,
-    except near a threshold, where float rounding decides and pycocotools' comparison is made."""
-    steps = tps * ((len(rec_thrs) - 1) / npig)
-    reached = steps.astype(np.intp) + 1
-    near = np.abs(steps - np.rint(steps)) < 1e-6
-    recall = tps[near] / np.broadcast_to(npig, tps.shape)[near]
-    reached[near] = np.searchsorted(rec_thrs, recall, side='right')
-    return reached
 
 
 def paired_bootstrap_mmr(gt_records, detections, resamples):

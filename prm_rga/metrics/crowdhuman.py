@@ -284,4 +284,6 @@ class CrowdHumanMMRMetric(BaseMetric):
                          for (x1, y1, x2, y2), s in zip(boxes, scores)]))
 
     def compute_metrics(self, results):
+        # what EvalRecordHook writes (crowd_records.npz): the detections behind these numbers
+        self.last_record = dict(gt_records=self.gt_records, det_records=results)
         return crowdhuman_mmr(self.gt_records, results)

@@ -152,10 +152,10 @@ def _load_gt(path):
         raise InputError(f'{path}: not a COCO annotation file ({e!r})') from None
 
 
-def _load_results(gt, detections, name='detections'):
-    """``gt.loadRes`` on copies (it writes into the dicts), and an empty result set for []."""
-    dets = list(detections)
-    for n, d in enumerate(dets):
+def check_detections(gt, detections, name='detections'):
+    """InputError, naming ``name`` and the field, for a detection ``gt.loadRes`` cannot take or
+    that lies on an image the GT does not have."""
+    for n, d in enumerate(detections):
         missing = [k for k in DET_FIELDS if k not in d]
         if missing:
             raise InputError(f'{name}[{n}]: missing field(s) {", ".join(missing)}')
@@ -164,11 +164,17 @@ def _load_results(gt, detections, name='detections'):
         if not (isinstance(score, Real) and not isinstance(score, bool)
                 and math.isfinite(score)):
             raise InputError(f'{name}[{n}].score: {score!r} is not a finite number')
-    unknown = {d['image_id'] for d in dets} - set(gt.getImgIds())
+    unknown = {d['image_id'] for d in detections} - set(gt.getImgIds())
     if unknown:
         shown = sorted(unknown, key=str)
         more = f' and {len(shown) - 10} more' if len(shown) > 10 else ''
         raise InputError(f'{name}: image_id(s) not in the ground truth: {shown[:10]}{more}')
+
+
+def _load_results(gt, detections, name='detections'):
+    """``gt.loadRes`` on copies (it writes into the dicts), and an empty result set for []."""
+    dets = list(detections)
+    check_detections(gt, dets, name)
     if dets:
         return gt.loadRes([dict(d) for d in dets])
     empty = COCO()  # loadRes([]) fails on anns[0]
