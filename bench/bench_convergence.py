@@ -1,5 +1,5 @@
 """Has the tiny 1x finished learning? Trains the tiny baseline, RGA and PRM (one seed each, one
-thread each, evaluated after every epoch) and draws their val AP per epoch.
+thread each, seed 0, evaluated after every epoch) and draws their val AP per epoch.
 
 Convergence as the project defines it (issue 16): the last quarter of the schedule adds at most
 5% of the final val AP, and the final AP lies between 40 and 80. Prints per trial the final AP,
@@ -54,14 +54,16 @@ def main() -> None:
     parser.add_argument('--work-dir', help='keep the trials here (default: a temporary folder)')
     args = parser.parse_args()
     root = args.work_dir or tempfile.mkdtemp(prefix='bench_convergence_')
+    os.makedirs(root, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     pending, running, wall = list(TRIALS.items()), {}, {}
     while pending or running:
         while pending and len(running) < args.parallel:
             name, config = pending.pop(0)
             work_dir = osp.join(root, config[:-3])
-            cmd = [sys.executable, '-m', 'prm_rga.cli', 'train', osp.join(CONFIGS, config),
-                   '--work-dir', work_dir, '--cfg-options', 'train_cfg.val_interval=1']
+            cmd = [sys.executable, '-m', 'prm_rga_cli', 'train', osp.join(CONFIGS, config),
+                   '--work-dir', work_dir, '--cfg-options', 'train_cfg.val_interval=1',
+                   'randomness.seed=0']
             log = open(work_dir + '.log', 'w')
             running[name] = (subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT),
                              time.perf_counter(), work_dir)

@@ -1,6 +1,8 @@
 """Step time and peak memory of baseline vs PRM vs RGA vs RGA+PRM, training and inference,
 as ratios against the baseline measured in the same run (issue: PRM train <= 1.10x, PRM
-inference <= 1.03x, RGA <= 1.01x).
+inference <= 1.03x, RGA <= 1.01x). At tiny scale also the tiny configs as they were before the
+converged embedded default (BEFORE: 128 RoIs per head and image, every backbone stage and BN
+trained), against today's.
 
 Each variant runs in its own process (so peak memory is its own) on the same random batch:
 images of --size px with a COCO-like number of boxes. The paper scale builds the R50-FPN
@@ -24,6 +26,15 @@ VARIANTS = {
     'paper': ('faster_rcnn/faster-rcnn_r50_fpn{}_1x_coco.py', 800, 2),
 }
 NAMES = {'baseline': '', 'PRM': '_prm', 'RGA': '_rga', 'RGA+PRM': '_rga-prm'}
+BEFORE_NAMES = {'baseline, before': '', 'PRM, before': '_prm'}
+
+
+def before(cfg) -> None:
+    """The tiny config as it was before issue 16 (what it computes per step)."""
+    rcnn = cfg.model.train_cfg.rcnn
+    for head in rcnn if isinstance(rcnn, list) else [rcnn]:
+        head.sampler.num = 128
+    cfg.model.backbone.update(frozen_stages=-1, norm_eval=False)
 
 
 def make_batch(size: int, batch: int, num_classes: int):
@@ -46,7 +57,7 @@ def make_batch(size: int, batch: int, num_classes: int):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def worker(config: str, iters: int, size: int, batch: int, device: str) -> dict:
+def worker(config: str, iters: int, size: int, batch: int, device: str, old: bool) -> dict:
     import torch
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
@@ -56,6 +67,8 @@ def worker(config: str, iters: int, size: int, batch: int, device: str) -> dict:
     from mmdet.utils import register_all_modules
     register_all_modules()
     cfg = Config.fromfile(config)
+    if old:
+        before(cfg)
     cfg.model.backbone.init_cfg = None
     # inference as deployed: the ensemble only, not each head alone as the tracked val does
     cfg.model.roi_head.pop('predict_each_head', None)
@@ -102,30 +115,39 @@ def main() -> None:
     parser.add_argument('--size', type=int, help='image side (default: 128 tiny, 800 paper)')
     parser.add_argument('--batch', type=int, help='images per step (default: 8 tiny, 2 paper)')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
+    parser.add_argument('--before', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args()
     pattern, size, batch = VARIANTS[args.scale]
     size, batch = args.size or size, args.batch or batch
     if args.worker:
-        print(json.dumps(worker(args.worker, args.iters, size, batch, args.device)))
+        print(json.dumps(worker(args.worker, args.iters, size, batch, args.device,
+                                args.before)))
         return
     results = {}
-    for name, suffix in NAMES.items():
+    runs = [(name, suffix, False) for name, suffix in NAMES.items()]
+    if args.scale == 'tiny':
+        runs += [(name, suffix, True) for name, suffix in BEFORE_NAMES.items()]
+    for name, suffix, old in runs:
         config = osp.join(CONFIGS, pattern.format(suffix))
         out = subprocess.run(
             [sys.executable, __file__, '--worker', config, '--scale', args.scale,
              '--device', args.device, '--iters', str(args.iters), '--size', str(size),
-             '--batch', str(batch)],
+             '--batch', str(batch)] + (['--before'] if old else []),
             check=True, capture_output=True, text=True).stdout
         results[name] = json.loads(out.strip().splitlines()[-1])
     base = results['baseline']
     print(f'{args.scale} scale on {args.device}, {batch} images of {size}x{size} px, '
           f'median of {args.iters} steps')
-    print(f'{"variant":10} {"train img/s":>11} {"t/base":>7} {"test img/s":>10} {"t/base":>7} '
+    print(f'{"variant":16} {"train img/s":>11} {"t/base":>7} {"test img/s":>10} {"t/base":>7} '
           f'{"peak MB":>8} {"m/base":>7}')
     for name, r in results.items():
-        print(f'{name:10} {batch / r["train_s"]:11.1f} {r["train_s"] / base["train_s"]:7.3f} '
+        print(f'{name:16} {batch / r["train_s"]:11.1f} {r["train_s"] / base["train_s"]:7.3f} '
               f'{batch / r["test_s"]:10.1f} {r["test_s"] / base["test_s"]:7.3f} '
               f'{r["peak_mb"]:8.0f} {r["peak_mb"] / base["peak_mb"]:7.3f}')
+    for name in BEFORE_NAMES if args.scale == 'tiny' else ():
+        now = results[name.split(',')[0]]
+        print(f'{name.split(",")[0]}: today\'s tiny config trains '
+              f'{results[name]["train_s"] / now["train_s"]:.2f}x the images/s of before')
 
 
 if __name__ == '__main__':

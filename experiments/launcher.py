@@ -401,6 +401,19 @@ def _last_launch(client, experiment_id: str, suite: str, scale: str):
     return runs[0] if runs else None
 
 
+def make_synthetic_once(trials) -> None:
+    """The synthetic sets and pretrained backbones of the trials, made here with every core
+    before any trial starts, rather than by the first trial on one core while the others wait
+    (a trial still makes what is missing on its node)."""
+    from prm_rga.train import make_synthetic
+    done = []
+    for cfg in (cfg for trial in trials for cfg in trial.configs):
+        spec = (cfg.get('synth_data'), cfg.get('synth_backbone'))
+        if any(spec) and spec not in done:
+            make_synthetic(cfg)
+            done.append(spec)
+
+
 def run_suite(suite, trials, args) -> int:
     """Runs (or with ``args.resume`` continues) the suite; 0 when every trial finished.
 
@@ -420,6 +433,7 @@ def run_suite(suite, trials, args) -> int:
         return 0
     uri = args.tracking_uri or tracking.default_tracking_uri()
     tracking.check_tracking_uri(uri)
+    make_synthetic_once(trials)
     _init_ray(args.address)
     try:
         check_resources(trials, ray.nodes(), ray.cluster_resources())

@@ -37,11 +37,14 @@ def synth_backbone_checkpoint(cfg) -> str:
     return str(Path(spec['out_dir']) / CHECKPOINT) if spec else None
 
 
-def make_synth_backbone(out_dir, backbone: dict, seed=1, num_train=2000, num_val=200,
-                        image_size=128, crop=64, epochs=4, batch_size=64, lr=0.1) -> Path:
+def make_synth_backbone(out_dir, backbone: dict, seed=1, num_train=3000, num_val=200,
+                        image_size=128, crop=64, epochs=8, batch_size=64, lr=0.1) -> Path:
     """Pretrains ``backbone`` (an mmdet backbone config) once and returns its checkpoint."""
     out = Path(out_dir)
-    args = dict(version=VERSION, backbone=_plain(backbone), seed=seed, num_train=num_train,
+    # the architecture, trained whole: what the detector freezes of it is the detector's
+    backbone = dict({k: v for k, v in _plain(backbone).items() if k != 'init_cfg'},
+                    frozen_stages=-1, norm_eval=False)
+    args = dict(version=VERSION, backbone=backbone, seed=seed, num_train=num_train,
                 num_val=num_val, image_size=image_size, crop=crop, epochs=epochs,
                 batch_size=batch_size, lr=lr)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -131,9 +134,7 @@ def _pretrain(tmp: Path, backbone, seed, num_train, num_val, image_size, crop, e
     made = time.perf_counter() - start
 
     torch.manual_seed(seed)
-    cfg = copy.deepcopy(backbone)
-    cfg.pop('init_cfg', None)
-    net = MODELS.build(cfg)
+    net = MODELS.build(copy.deepcopy(backbone))
     net.init_weights()
     net.eval()
     with torch.no_grad():

@@ -94,15 +94,20 @@ def _check_classes(data: dict, where: str, dataset) -> None:
                          f"{len(annotated)} with a box of the config's classes; {listing}")
 
 
-def check_data(cfg: Config) -> None:
-    """Every dataset the config will load exists on disk; the synthetic set, and the backbone
-    pretrained on synthetic images, are made if needed."""
+def make_synthetic(cfg: Config) -> None:
+    """The synthetic set and the backbone pretrained on synthetic windows that the config
+    names, made once (both are cached; concurrent first users wait for one maker)."""
     if cfg.get('synth_data'):
         from prm_rga.datasets import make_synth
         make_synth(**cfg.synth_data)
     if cfg.get('synth_backbone'):
         from prm_rga.synth_backbone import make_synth_backbone
         make_synth_backbone(backbone=cfg.model.backbone, **cfg.synth_backbone)
+
+
+def check_data(cfg: Config) -> None:
+    """Every dataset the config will load exists on disk; what it makes itself is made."""
+    make_synthetic(cfg)
     for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dataset = (cfg.get(split) or {}).get('dataset')
         while dataset is not None and 'dataset' in dataset:  # wrappers (RepeatDataset, ...)

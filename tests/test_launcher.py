@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 from mmengine.config import Config
 
-from conftest import CONFIGS, tiny_scale_yaml
+from conftest import BACKBONE_OPTIONS, CONFIGS, tiny_scale_yaml
 from experiments.launcher import run_suite
 from experiments.suites import Suite, Trial, config_hash
 from prm_rga.errors import InputError
@@ -37,7 +37,7 @@ def tiny_config(synth: str, name: str = 'faster-rcnn_tiny_synth.py', **options) 
         'val_dataloader.num_workers': 0, 'val_dataloader.persistent_workers': False,
         'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
         'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 1,
-        **options})
+        **BACKBONE_OPTIONS, **options})
     return cfg
 
 

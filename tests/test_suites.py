@@ -48,14 +48,17 @@ def test_suite_expands_at_its_scales(name):
 def test_quick_suite_is_baseline_rga_prm_and_both():
     trials = expand(load_suite('quick'), 'tiny')
     got = {(t.params['ratios'], t.params['lambda0']) for t in trials}
-    assert got == {('1:3', '1'), ('1:3', '7'), ('1:1,1:9', '1'), ('1:1,1:9', '7')}
-    assert trials[1].name == 'ratios=1:3;lambda0=7;seed=0'
-    assert all(t.configs[0].train_cfg.max_epochs == 6 for t in trials)
-    assert len({t.params['config_hash'] for t in trials}) == 4
+    assert len(trials) == 8 and got == {('1:3', '1'), ('1:3', '7'), ('1:1,1:9', '1'), ('1:1,1:9', '7')}
+    assert trials[2].name == 'ratios=1:3;lambda0=7;seed=0'
+    assert [t.params['seed'] for t in trials] == ['0', '1'] * 4
+    assert all(t.configs[0].train_cfg.max_epochs == 12 for t in trials)  # the converged 1x
+    assert len({t.params['config_hash'] for t in trials}) == 8
     cfg = trials[0].configs[0]  # data where the suite was launched, wherever the trial runs
     paths = [cfg.synth_data.out_dir, cfg.train_dataloader.dataset.data_root,
-             cfg.val_dataloader.dataset.data_root, cfg.val_evaluator.ann_file]
+             cfg.val_dataloader.dataset.data_root, cfg.val_evaluator.ann_file,
+             cfg.synth_backbone.out_dir, cfg.model.backbone.init_cfg.checkpoint]
     assert all(osp.isabs(p) for p in paths) and paths[1] == osp.abspath('data/synth') + '/'
+    assert paths[5] == paths[4] + 'backbone.pth'  # the backbone the config pretrains
     assert cfg.train_dataloader.dataset.ann_file == 'annotations/instances_train.json'
 
 

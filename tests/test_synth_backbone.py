@@ -9,11 +9,9 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from conftest import config
+from conftest import SMALL_BACKBONE as SMALL, config
 from prm_rga.errors import InputError
 from prm_rga.synth_backbone import CHECKPOINT, MANIFEST, make_synth_backbone
-
-SMALL = dict(num_train=12, num_val=4, epochs=1, batch_size=8, crop=32)
 
 
 def backbone_cfg():

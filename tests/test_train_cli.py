@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import CONFIGS
+from conftest import BACKBONE_OPTIONS, CONFIGS
 from prm_rga_cli import main
 from prm_rga.datasets import make_synth
 
@@ -32,7 +32,8 @@ def data_options(root):
             f'val_dataloader.dataset.data_root={root}/',
             f'test_dataloader.dataset.data_root={root}/',
             f'val_evaluator.ann_file={root}/annotations/instances_val.json',
-            f'test_evaluator.ann_file={root}/annotations/instances_val.json']
+            f'test_evaluator.ann_file={root}/annotations/instances_val.json',
+            *(f'{key}={value}' for key, value in BACKBONE_OPTIONS.items())]
 
 
 @pytest.mark.parametrize('options, message', [
