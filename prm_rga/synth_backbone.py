@@ -72,7 +72,8 @@ def _plain(cfg):
 
 
 def _reusable(out: Path, args: dict) -> bool:
-    if not out.exists():
+    """True if ``out`` holds this backbone, False if it is free (absent or empty)."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return False
     try:
         have = json.loads((out / MANIFEST).read_text())['args']

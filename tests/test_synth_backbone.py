@@ -34,6 +34,7 @@ def test_made_once_and_reused(tmp_path):
     with pytest.raises(InputError, match=r'pretrained differently \(epochs=1 there, 2 asked'):
         make_synth_backbone(out, backbone_cfg(), **dict(SMALL, epochs=2))
     (tmp_path / 'foreign').mkdir()
+    (tmp_path / 'foreign' / 'notes.txt').write_text('not a backbone')
     with pytest.raises(InputError, match='not a pretrained synthetic backbone'):
         make_synth_backbone(tmp_path / 'foreign', backbone_cfg(), **SMALL)
 
