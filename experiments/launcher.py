@@ -35,6 +35,7 @@ from prm_rga_errors import InputError
 from prm_rga.pretrained import ENV as PRETRAINED_ENV
 from prm_rga.pretrained import check_pretrained
 
+
 @dataclass(frozen=True)
 class Launch:
     """What each trial needs to know about its launch (sent to the workers)."""

@@ -222,6 +222,7 @@ def ensemble_config(configs, checkpoints) -> Config:
         reg_model=fractions.index(max(fractions)),
         data_preprocessor=configs[0].model.data_preprocessor)
     cfg.load_from = None
+    cfg.pop('synth_backbone', None)  # the members' backbones come with their checkpoints
     return cfg
 
 
