@@ -10,6 +10,7 @@ driver died. Trial checkpoints go to Tune's storage path, so a killed trial cont
 last epoch on any node.
 """
 import copy
+import json
 import os
 import os.path as osp
 import re
@@ -29,12 +30,10 @@ from mmengine.registry import HOOKS
 from mmengine.runner import find_latest_checkpoint
 from ray import tune
 
-from experiments import notes, tracking
+from experiments import notes, suites, tracking
 from prm_rga_errors import InputError
 from prm_rga.pretrained import ENV as PRETRAINED_ENV
 from prm_rga.pretrained import check_pretrained
-
-ERROR_TAG_LIMIT = 5000  # MLflow tag values are bounded; keep the head of long tracebacks
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,7 @@ class Launch:
     parent_run_id: str
     work_root: str
     flush_interval: float
+    log_checkpoint: bool = True  # the final checkpoint goes to the run (suites.logs_checkpoint)
 
 
 def safe_name(name: str) -> str:
@@ -90,16 +90,13 @@ def start_child_run(client, launch: Launch, trial):
         if 'error' in run.data.tags:
             client.delete_tag(run.info.run_id, 'error')
     if run.info.status != 'FINISHED':
+        import torch
         context = ray.get_runtime_context()
         client.log_batch(run.info.run_id, tags=[
             RunTag('node', ray.util.get_node_ip_address()),
-            RunTag('node_id', context.get_node_id())])
+            RunTag('node_id', context.get_node_id()),
+            RunTag(tracking.TORCH_THREADS, str(torch.get_num_threads()))])
     return run
-
-
-def fail_run(client, run_id: str, error: str) -> None:
-    client.set_tag(run_id, 'error', error[:ERROR_TAG_LIMIT])
-    client.set_terminated(run_id, 'FAILED')
 
 
 # --- one trial, on a Ray worker ---------------------------------------------------------------
@@ -157,8 +154,12 @@ def _restore_checkpoints(work_dir: str) -> dict:
 def _train_member(cfg, work_dir, launch, run_id, member, restored, done, processes=1):
     """Trains one config, logging to the trial's run; returns its last checkpoint. With
     ``processes`` > 1 (a trial given k GPUs) it trains data-parallel in k processes of this
-    node (mmengine's pytorch launcher; rank 0 logs to MLflow)."""
-    cfg = copy.deepcopy(cfg)
+    node (mmengine's pytorch launcher; rank 0 logs to MLflow). The config is saved as the run
+    will keep it before the launcher adds its hook, backend and resume settings, so that it
+    loads anywhere `import prm_rga` does (`prm-rga train|test`, mmdet's tools)."""
+    cfg = with_eval_records(copy.deepcopy(cfg))
+    os.makedirs(work_dir, exist_ok=True)
+    cfg.dump(osp.join(work_dir, 'config.py'))
     prefix = f'{member}/' if member else ''
     # mmengine keeps one visualizer per name and process
     cfg.visualizer.name = f'{safe_name(member or "trial")}-{uuid.uuid4().hex[:8]}'
@@ -213,9 +214,7 @@ def _train(cfg, work_dir: str) -> None:
 
     from prm_rga.train import make_runner
     check_pretrained(cfg)
-    runner = make_runner(with_eval_records(cfg), Namespace(work_dir=work_dir, config=''))
-    if runner.rank == 0:
-        runner.cfg.dump(osp.join(work_dir, 'config.py'))
+    runner = make_runner(cfg, Namespace(work_dir=work_dir, config=''))
     try:
         runner.train()
     except BaseException:
@@ -235,23 +234,16 @@ def with_eval_records(cfg):
     return cfg
 
 
-def _upload(client, run_id: str, work_dir: str, member: str) -> None:
-    client.log_artifact(run_id, osp.join(work_dir, 'config.py'), member or None)
-    for folder, dest in (('artifacts', member), ('eval', osp.join(member, 'eval'))):
-        path = osp.join(work_dir, folder)
-        if osp.isdir(path) and os.listdir(path):
-            client.log_artifacts(run_id, path, dest or None)
-
-
 def _evaluate_ensemble(trial, checkpoints, work_dir, client, run_id) -> dict:
     from argparse import Namespace
 
     from experiments.suites import ensemble_config
     from prm_rga.train import make_runner
-    cfg = ensemble_config(list(trial.configs), checkpoints)
+    cfg = with_eval_records(ensemble_config(list(trial.configs), checkpoints))
+    os.makedirs(work_dir, exist_ok=True)
+    cfg.dump(osp.join(work_dir, 'config.py'))
     cfg.visualizer.name = f'ensemble-{uuid.uuid4().hex[:8]}'
-    runner = make_runner(with_eval_records(cfg), Namespace(work_dir=work_dir, config=''))
-    runner.cfg.dump(osp.join(work_dir, 'config.py'))
+    runner = make_runner(cfg, Namespace(work_dir=work_dir, config=''))
     scalars = {k: float(v) for k, v in runner.test().items() if isinstance(v, (int, float))}
     metrics = tracking.without_empty_buckets({
         ('val/' + k.split('/', 1)[1] if '/' in k else 'val/' + k): v for k, v in scalars.items()})
@@ -280,16 +272,17 @@ def run_trial(config: dict, trials: dict, launch: Launch) -> None:
             member_dir = osp.join(work_dir, member)
             done[member] = _train_member(cfg, member_dir, launch, run_id, member, restored, done,
                                          processes=max(trial.resources.get('GPU', 0), 1))
-            _upload(client, run_id, member_dir, member)
+            tracking.log_run_artifacts(client, run_id, member_dir, member,
+                                       done[member] if launch.log_checkpoint else None)
         final = {}
         if len(trial.configs) > 1:
             final = _evaluate_ensemble(trial, [done[m] for m in members],
                                        osp.join(work_dir, 'ensemble'), client, run_id)
-            _upload(client, run_id, osp.join(work_dir, 'ensemble'), '')
+            tracking.log_run_artifacts(client, run_id, osp.join(work_dir, 'ensemble'))
         client.set_terminated(run_id, 'FINISHED')
     except BaseException as err:
         node = ray.util.get_node_ip_address()  # a path missing on one node is told apart
-        fail_run(client, run_id, f'{type(err).__name__}: {err} (node {node})')
+        tracking.fail_run(client, run_id, f'{type(err).__name__}: {err} (node {node})')
         raise
     tune.report({'done': True, **final})
 
@@ -310,6 +303,30 @@ def print_trials(suite, trials) -> None:
     for trial in trials:
         total.update({k: v for k, v in trial.resources.items() if v})
     print(f'  total if all ran at once: {_fmt_resources(total)}')
+
+
+def _size(nbytes: float) -> str:
+    return f'{nbytes / 2**30:.1f} GiB' if nbytes >= 2**30 else f'{nbytes / 2**20:.1f} MiB'
+
+
+def checkpoint_note(trials, logged: bool) -> str:
+    """What the trials' final checkpoints would add to the tracking store (the weights, as
+    logged: tracking.log_run_artifacts), so that a lab can set `log_checkpoint` knowingly."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    sizes, total = {}, 0
+    for cfg in (cfg for trial in trials for cfg in trial.configs):
+        key = json.dumps(cfg.model.to_dict(), sort_keys=True, default=str)
+        if key not in sizes:
+            init_default_scope(cfg.get('default_scope', 'mmdet'))  # as the Runner does
+            state = MODELS.build(cfg.model).state_dict()
+            sizes[key] = sum(t.numel() * t.element_size() for t in state.values())
+        total += sizes[key]
+    sizes = f'{_size(total / len(trials))} a trial, {_size(total)} for the {len(trials)} trials'
+    if logged:
+        return f'checkpoints: each trial logs its final weights to its MLflow run ({sizes})'
+    return (f'checkpoints: not logged to MLflow ({sizes}; `log_checkpoint: true` under '
+            '`scales.paper` in the suite file logs them); they stay in the trial work dirs')
 
 
 def check_resources(trials, nodes, cluster: dict) -> None:
@@ -430,6 +447,7 @@ def run_suite(suite, trials, args) -> int:
         for cfg in trial.configs:
             check_pretrained(cfg, f'trial {trial.name}: ')
     if args.dry_run:
+        print(checkpoint_note(trials, suites.logs_checkpoint(suite, args.scale)))
         return 0
     uri = args.tracking_uri or tracking.default_tracking_uri()
     tracking.check_tracking_uri(uri)
@@ -488,7 +506,8 @@ def _launch(suite, trials, args, uri) -> int:
                     scale=args.scale, tracking_uri=uri, experiment_id=experiment_id,
                     parent_run_id=parent.info.run_id,
                     work_root=osp.abspath(args.work_dir or osp.join('work_dirs', 'suites')),
-                    flush_interval=args.flush_interval)
+                    flush_interval=args.flush_interval,
+                    log_checkpoint=suites.logs_checkpoint(suite, args.scale))
     by_name = {t.name: t for t in trials}
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, trials=by_name, launch=launch),
@@ -537,7 +556,7 @@ def _launch(suite, trials, args, uri) -> int:
                 client.set_terminated(run.info.run_id, 'KILLED')
             continue
         if run is not None and run.info.status == 'RUNNING':  # its worker died
-            fail_run(client, run.info.run_id, error)
+            tracking.fail_run(client, run.info.run_id, error)
         failed[name] = error.strip().splitlines()[0] if error.strip() else error
     client.set_terminated(parent.info.run_id,
                           'FAILED' if failed else 'KILLED' if stopped else 'FINISHED')
@@ -570,11 +589,12 @@ def print_status(suite: str, args) -> int:
     print(f'suite {suite} ({parent.data.tags["scale"]}), launch {parent.info.run_name} '
           f'[{parent.info.status}]: {len(runs)} trial runs')
     width = max([len(name) for name in runs] + [5])
-    print(f'  {"trial":<{width}}  {"status":<8}  {"val/bbox_mAP":>12}  node')
+    print(f'  {"trial":<{width}}  {"status":<8}  {"val/bbox_mAP":>12}  {"run":<32}  node')
     for name, run in sorted(runs.items()):
         ap = run.data.metrics.get('val/bbox_mAP')
         print(f'  {name:<{width}}  {run.info.status:<8}  '
-              f'{"-" if ap is None else format(ap, ".4f"):>12}  {run.data.tags.get("node", "-")}'
+              f'{"-" if ap is None else format(ap, ".4f"):>12}  {run.info.run_id:<32}  '
+              f'{run.data.tags.get("node", "-")}'
               + (f'\n    error: {run.data.tags["error"].splitlines()[0]}'
                  if 'error' in run.data.tags else ''))
     return 1 if any(run.info.status == 'FAILED' for run in runs.values()) else 0

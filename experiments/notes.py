@@ -75,3 +75,12 @@ def child_note(launch, trial_name: str) -> str:
     return '\n'.join([
         f'Trial `{trial_name}` of suite `{launch.suite}` (scale `{launch.scale}`), launch '
         f'[{launch.name}]({parent}).', '', report_hint(launch.suite)])
+
+
+def rerun_note(source, command_line: str, commit) -> str:
+    """The description of a run trained again from SOURCE (`prm-rga train --run`)."""
+    link = f'#/experiments/{source.info.experiment_id}/runs/{source.info.run_id}'
+    return '\n'.join([
+        f'Trained again from run [{source.info.run_name}]({link}) (tag `source_run`), by '
+        f'{launch_line(command_line, commit)}.', '',
+        'Not a trial of a launch: the report and the dashboard leave it out.'])

@@ -52,7 +52,7 @@ BASE_CONFIGS = {
     },
 }
 SUITE_KEYS = {'description', 'analysis', 'params', 'variants', 'grid', 'seeds', 'scales'}
-SCALE_KEYS = {'resources', 'cfg_options', 'seeds', 'variants'}
+SCALE_KEYS = {'resources', 'cfg_options', 'seeds', 'variants', 'log_checkpoint'}
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,14 @@ def expand(suite: Suite, scale: str, seeds=None) -> list:
     return trials
 
 
+def logs_checkpoint(suite: Suite, scale: str) -> bool:
+    """Whether the trials log their final checkpoint to MLflow: tiny ones always (a few MiB);
+    paper ones when the suite says so (`scales.paper.log_checkpoint`), as a lab's storage
+    allows (`suite run --dry-run` tells the size)."""
+    at = (suite.spec.get('scales') or {}).get(scale) or {}
+    return scale == 'tiny' or bool(at.get('log_checkpoint'))
+
+
 def build_config(params: dict, scale: str, cfg_options=None, field='params') -> tuple:
     """The configs one trial trains: the base config of its detector and dataset with the
     trial's ratios, sampling, RGA, schedule and seed applied, then config-key axes and the
@@ -214,6 +222,7 @@ def ensemble_config(configs, checkpoints) -> Config:
         reg_model=fractions.index(max(fractions)),
         data_preprocessor=configs[0].model.data_preprocessor)
     cfg.load_from = None
+    cfg.pop('synth_backbone', None)  # the members' backbones come with their checkpoints
     return cfg
 
 
@@ -366,6 +375,10 @@ def _check_spec(spec, path: str) -> None:
         if not isinstance(at.get('cfg_options', {}), dict):
             raise InputError(f'{path}: scales.{scale}.cfg_options must be a mapping')
         _check_settings(at.get('variants', []), f'{path}: scales.{scale}.variants')
+        flag = at.get('log_checkpoint', False)
+        if not isinstance(flag, bool) or ('log_checkpoint' in at and scale != 'paper'):
+            raise InputError(f'{path}: scales.{scale}.log_checkpoint: true or false, at the paper '
+                             'scale (tiny trials always log their checkpoint)')
     for key in ('analysis', 'seeds'):
         if not isinstance(spec.get(key, []), list):
             raise InputError(f'{path}: {key} must be a list')

@@ -27,6 +27,11 @@ from mmengine.visualization.vis_backend import BaseVisBackend, force_init_env
 from prm_rga_errors import InputError
 
 STORE_DIR = 'mlruns'
+CHECKPOINT = 'checkpoint.pth'  # a run's model artifact (docs/mlflow-schema.md)
+# The trial's torch CPU threads: float sums in another order change weights and scores in their
+# last digits, so `prm-rga train|test --run` computes with as many
+TORCH_THREADS = 'torch_threads'
+ERROR_TAG_LIMIT = 5000  # MLflow tag values are bounded; keep the head of long tracebacks
 # Metric-name prefixes of a validation log: tracked configs evaluate with prefix='val';
 # mmdet's CocoMetric defaults to 'coco'. A training log never has them.
 VAL_PREFIXES = ('val/', 'coco/')
@@ -93,6 +98,30 @@ def without_empty_buckets(metrics: dict) -> dict:
     """METRICS less pycocotools' -1, its "no GT in this bucket" value (no large objects, an
     empty GT-count subset): logged as absent rather than as a score (docs/mlflow-schema.md)."""
     return {key: value for key, value in metrics.items() if not ('mAP' in key and value == -1)}
+
+
+def fail_run(client, run_id: str, error: str) -> None:
+    client.set_tag(run_id, 'error', error[:ERROR_TAG_LIMIT])
+    client.set_terminated(run_id, 'FAILED')
+
+
+def log_run_artifacts(client, run_id: str, work_dir: str, member: str = '',
+                      checkpoint: str = None) -> None:
+    """A trained (or evaluated) config's files into its run, under ``member/`` for one detector
+    of an ensemble: its ``config.py``, what its hooks wrote to ``artifacts/`` and ``eval/``, and
+    with ``checkpoint`` that checkpoint's weights as ``checkpoint.pth``."""
+    import tempfile
+
+    from prm_rga.checkpoint import publish_checkpoint
+    client.log_artifact(run_id, osp.join(work_dir, 'config.py'), member or None)
+    for folder, dest in (('artifacts', member), ('eval', osp.join(member, 'eval'))):
+        path = osp.join(work_dir, folder)
+        if osp.isdir(path) and os.listdir(path):
+            client.log_artifacts(run_id, path, dest or None)
+    if checkpoint:
+        with tempfile.TemporaryDirectory() as tmp:
+            publish_checkpoint(checkpoint, osp.join(tmp, CHECKPOINT))
+            client.log_artifact(run_id, osp.join(tmp, CHECKPOINT), member or None)
 
 
 class TrackingError(RuntimeError):

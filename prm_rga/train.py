@@ -129,18 +129,28 @@ def make_runner(cfg: Config, args: argparse.Namespace) -> Runner:
 
 
 def train(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, args.cfg_options)
+    train_config(load_config(args.config, args.cfg_options), args)
+    return 0
+
+
+def train_config(cfg: Config, args: argparse.Namespace) -> None:
+    """Trains CFG (loaded, perhaps extended by the caller: `prm-rga train --run` adds its
+    tracking backend) with ``args.resume`` and ``args.work_dir``."""
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
     check_pretrained(cfg)
-    runner = make_runner(cfg, args)
-    runner.train()
-    return 0
+    make_runner(cfg, args).train()
 
 
 def test(args: argparse.Namespace) -> int:
+    evaluate(args)
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    """`prm-rga test`'s evaluation; returns the test metrics (``val/bbox_mAP``, ...)."""
     cfg = load_config(args.config, args.cfg_options)
     if args.checkpoint:
         if not osp.isfile(args.checkpoint):
@@ -148,7 +158,5 @@ def test(args: argparse.Namespace) -> int:
         cfg.load_from = args.checkpoint
     if args.test_head is not None:
         cfg.model.roi_head.test_head = args.test_head
-    runner = make_runner(cfg, args)
-    runner.test()
-    return 0
+    return make_runner(cfg, args).test()
 

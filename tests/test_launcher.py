@@ -4,6 +4,7 @@ input refused before any trial starts."""
 import argparse
 import os
 import os.path as osp
+import re
 import signal
 import subprocess
 import sys
@@ -100,7 +101,7 @@ def test_two_trial_suite_end_to_end(tmp_path, synth, capsys):
         assert run.data.params['config_hash'] == by_name[name].params['config_hash']
         assert {'train/loss', 'train/lr', 'val/bbox_mAP', 'val/bbox_mAP_50'} <= set(run.data.metrics)
         assert [m.step for m in client.get_metric_history(run.info.run_id, 'train/loss')] == [1, 2]
-        assert {'config.py', 'eval_records.npz'} <= {
+        assert {'config.py', 'checkpoint.pth', 'eval_records.npz'} <= {
             a.path for a in client.list_artifacts(run.info.run_id)}
     rga = kids['lambda0=7.0;seed=0']
     assert [m.value for m in client.get_metric_history(rga.info.run_id, 'train/lambda')] == [7, 4]
@@ -144,6 +145,12 @@ def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, 
     artifacts = [a.path for a in client.list_artifacts(run.info.run_id)]
     assert {'config.py', 'eval_records.npz', 'm0', 'm1'} <= set(artifacts), artifacts
     assert 'm0/eval_records.npz' in [a.path for a in client.list_artifacts(run.info.run_id, 'm0')]
+    # its members' checkpoints: `prm-rga test --run` evaluates the ensemble again
+    assert 'm1/checkpoint.pth' in [a.path for a in client.list_artifacts(run.info.run_id, 'm1')]
+    assert main(['test', '--run', run.info.run_id, *common, '--work-dir', f'{tmp_path}/x2']) == 0
+    (row, ) = [line.split() for line in capsys.readouterr().out.splitlines()
+               if line.startswith('  val/bbox_mAP ')]
+    assert row[1] == row[2] == f'{run.data.metrics["val/bbox_mAP"]:.4f}', row
     assert main(['suite', 'status', str(path), *common]) == 1
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]
@@ -191,6 +198,8 @@ def test_dry_run_prints_the_trials_and_runs_nothing(tmp_path, synth, capsys):
     assert run_suite(SUITE, trials, args) == 0
     out = capsys.readouterr().out
     assert 'lambda0=7.0;seed=0  1 CPU' in out and 'total if all ran at once: 2 CPU' in out, out
+    size = float(re.search(r'final weights to its MLflow run \((\d+\.\d) MiB a trial', out)[1])
+    assert 1 < size < 10, out  # the tiny detector: 1.2 M parameters in float32
     assert not osp.exists(tmp_path / 'mlruns') and not osp.exists(tmp_path / 'tune')
 
 

@@ -153,6 +153,10 @@ def test_unknown_suite_name():
     ('scales: {tiny: {}}\n', 'needs resources'),
     ('seeds: [a]\nscales: {tiny: {resources: {CPU: 1}}}\n', 'seeds must be integers'),
     ('gird: {}\nscales: {tiny: {resources: {CPU: 1}}}\n', r"unknown keys \['gird'\]"),
+    ('scales: {tiny: {resources: {CPU: 1}, log_checkpoint: false}}\n',
+     'scales.tiny.log_checkpoint: true or false, at the paper scale'),
+    ('scales: {paper: {resources: {CPU: 1}, log_checkpoint: yes please}}\n',
+     'scales.paper.log_checkpoint: true or false'),
 ])
 def test_bad_suite_file_named(tmp_path, text, match):
     path = tmp_path / 'bad.yaml'
@@ -160,6 +164,16 @@ def test_bad_suite_file_named(tmp_path, text, match):
     with pytest.raises(InputError, match=match) as err:
         load_suite(str(path))
     assert str(path) in str(err.value)
+
+
+def test_checkpoints_logged_at_tiny_scale_and_where_a_paper_suite_says(tmp_path):
+    from experiments.suites import logs_checkpoint
+    path = tmp_path / 'lab.yaml'
+    path.write_text('scales: {tiny: {resources: {CPU: 1}}, paper: {resources: {CPU: 1}, '
+                    'log_checkpoint: true}}\n')
+    assert logs_checkpoint(load_suite(str(path)), 'paper')
+    quick = load_suite('quick')
+    assert logs_checkpoint(quick, 'tiny') and not logs_checkpoint(quick, 'paper')
 
 
 @pytest.mark.parametrize('text,match', [

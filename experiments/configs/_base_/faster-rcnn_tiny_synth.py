@@ -12,7 +12,11 @@ custom_imports = dict(imports=['prm_rga'], allow_failed_imports=False)
 
 data_root = '{{$PRM_RGA_SYNTH:data/synth}}/'
 synth_data = dict(out_dir=data_root, seed=0, num_train=800, num_val=200, image_size=128)
-synth_backbone = dict(out_dir='{{$PRM_RGA_SYNTH_BACKBONE:data/synth-backbone}}/', seed=1)
+# every argument of prm_rga.synth_backbone.make_synth_backbone spelled out, so that a suite's
+# cfg_options can set them (a key must exist to be set)
+synth_backbone = dict(out_dir='{{$PRM_RGA_SYNTH_BACKBONE:data/synth-backbone}}/', seed=1,
+                      num_train=3000, num_val=200, image_size=128, crop=64, epochs=8,
+                      batch_size=64, lr=0.1)
 classes = ('circle', 'square', 'triangle', 'cross', 'star')
 
 model = dict(
