@@ -23,7 +23,6 @@ CONFIGS = osp.join(osp.dirname(__file__), '..', 'experiments', 'configs')
 # every process the tests start finds through $PRM_RGA_SYNTH_BACKBONE.
 SMALL_BACKBONE = dict(num_train=12, num_val=4, epochs=1, batch_size=8, crop=32)
 BACKBONE_OPTIONS = {f'synth_backbone.{key}': value for key, value in SMALL_BACKBONE.items()}
-# (a folder not made yet: make_synth_backbone refuses one that exists without its manifest)
 BACKBONE_ROOT = tempfile.mkdtemp(prefix='prm_rga_test_backbone_')
 os.environ['PRM_RGA_SYNTH_BACKBONE'] = osp.join(BACKBONE_ROOT, 'backbone')
 
