@@ -23,12 +23,18 @@ CONFIGS = osp.join(osp.dirname(__file__), '..', 'experiments', 'configs')
 # every process the tests start finds through $PRM_RGA_SYNTH_BACKBONE.
 SMALL_BACKBONE = dict(num_train=12, num_val=4, epochs=1, batch_size=8, crop=32)
 BACKBONE_OPTIONS = {f'synth_backbone.{key}': value for key, value in SMALL_BACKBONE.items()}
-BACKBONE_ROOT = tempfile.mkdtemp(prefix='prm_rga_test_backbone_')
+# A process a test starts (a suite driver importing a test module) keeps the session's folder:
+# another one would change every trial's config hash between a launch and its --resume.
+OWN_BACKBONE_ROOT = 'PRM_RGA_TEST_BACKBONE_ROOT' not in os.environ
+if OWN_BACKBONE_ROOT:
+    os.environ['PRM_RGA_TEST_BACKBONE_ROOT'] = tempfile.mkdtemp(prefix='prm_rga_test_backbone_')
+BACKBONE_ROOT = os.environ['PRM_RGA_TEST_BACKBONE_ROOT']
 os.environ['PRM_RGA_SYNTH_BACKBONE'] = osp.join(BACKBONE_ROOT, 'backbone')
 
 
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(BACKBONE_ROOT, ignore_errors=True)
+    if OWN_BACKBONE_ROOT:
+        shutil.rmtree(BACKBONE_ROOT, ignore_errors=True)
 
 
 def config(name: str) -> Config:

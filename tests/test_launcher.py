@@ -204,9 +204,10 @@ def test_dry_run_prints_the_trials_and_runs_nothing(tmp_path, synth, capsys):
 
 
 def kill_resume_trials(synth):
-    """A trial of 1 epoch and one of 3, one at a time: the driver is killed during the second."""
+    """A trial of 1 epoch and one of 5, one at a time: the driver is killed during the second
+    (5 epochs of seconds each, so that the test sees its first epoch end before its last)."""
     return [trial(synth, 'lambda0=1.0;seed=0'),
-            trial(synth, 'lambda0=1.0;seed=1', **{'train_cfg.max_epochs': 3})]
+            trial(synth, 'lambda0=1.0;seed=1', **{'train_cfg.max_epochs': 5})]
 
 
 def drive(tmp, synth, resume):
@@ -257,8 +258,8 @@ def test_driver_killed_mid_suite_resumes(tmp_path, synth):
     assert kids['lambda0=1.0;seed=0'].info.end_time == first_end  # not trained again
     second = kids['lambda0=1.0;seed=1'].info.run_id
     steps = [m.step for m in client.get_metric_history(second, 'train/loss')]
-    assert steps == list(range(1, 7))  # 3 epochs of 2 iterations, each step once
-    assert [m.step for m in client.get_metric_history(second, 'val/bbox_mAP')] == [1, 2, 3]
+    assert steps == list(range(1, 11))  # 5 epochs of 2 iterations, each step once
+    assert [m.step for m in client.get_metric_history(second, 'val/bbox_mAP')] == [1, 2, 3, 4, 5]
 
 
 def test_two_process_data_parallel_over_gloo(tmp_path, synth):
