@@ -164,8 +164,7 @@ def build_config(params: dict, scale: str, cfg_options=None, field='params',
     groups = [ratios] if params['ensemble'] == 'none' else [[r] for r in ratios]
     if params['ensemble'] == 'separate' and len(ratios) < 2:
         raise InputError(f'{field}: ensemble=separate needs two or more ratios')
-    if bases is None:
-        bases = {}
+    bases = {} if bases is None else bases
     if path not in bases:
         bases[path] = Config.fromfile(path)
     configs = []
@@ -180,11 +179,10 @@ def build_config(params: dict, scale: str, cfg_options=None, field='params',
         overrides.update(cfg_options or {})
         tree = cfg.to_dict() if overrides else None
         for k in overrides:
+            if k in ('randomness', 'randomness.seed'):  # reseed sets it per trial
+                raise InputError(f'{field}: {k}: the seed is set by the suite\'s seeds')
             _check_key(tree, k, field)
         cfg.merge_from_dict(overrides)
-        if cfg.randomness.get('seed') != member_seed(int(params['seed']), member):
-            raise InputError(f'{field}: randomness.seed is set by the suite\'s seeds, '
-                             'not by a config key')
         _absolute_data_paths(cfg)
         configs.append(cfg)
     return tuple(configs)
