@@ -61,17 +61,19 @@ def _quote(value: str) -> str:
 # --- MLflow runs -----------------------------------------------------------------------------
 
 def find_child_run(client, launch: Launch, trial_name: str):
-    runs = client.search_runs(
-        [launch.experiment_id],
+    runs = tracking.search_runs(
+        client, [launch.experiment_id],
         filter_string=f'tags.`mlflow.parentRunId` = {_quote(launch.parent_run_id)} '
-        f'and tags.trial = {_quote(trial_name)}')
+        f'and tags.trial = {_quote(trial_name)}',
+        order_by=['attributes.start_time DESC'], max_results=1)
     return runs[0] if runs else None
 
 
 def child_runs(client, experiment_id: str, parent_run_id: str) -> dict:
-    """The trial runs of one launch, by trial name."""
-    runs = client.search_runs(
-        [experiment_id], filter_string=f'tags.`mlflow.parentRunId` = {_quote(parent_run_id)}')
+    """The trial runs of one launch, by trial name: all of them, however many pages."""
+    runs = tracking.search_runs(
+        client, [experiment_id],
+        filter_string=f'tags.`mlflow.parentRunId` = {_quote(parent_run_id)}')
     return {run.data.tags['trial']: run for run in runs}
 
 
@@ -394,8 +396,8 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
 
 
 def _last_launch(client, experiment_id: str, suite: str, scale: str):
-    runs = client.search_runs(
-        [experiment_id], max_results=1, order_by=['attributes.start_time DESC'],
+    runs = tracking.search_runs(
+        client, [experiment_id], max_results=1, order_by=['attributes.start_time DESC'],
         filter_string=f'tags.suite = {_quote(suite)} and tags.scale = {_quote(scale)} '
         "and tags.tune_experiment LIKE '%'")
     return runs[0] if runs else None
