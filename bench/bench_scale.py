@@ -3,14 +3,18 @@ peak memory of the command), against building each trial's config from its file 
 before (timed in the same run); `prm-rga suite status` and `prm-rga report` on a launch of 50,
 500 and 5,000 trial runs written with the MLflow client (no training), and a 50-run suite of
 its own in that store, before and after the other suite grew, to show that a suite reads only
-its own experiment's runs.
+its own experiment's runs. Each also timed in this process, imports done ("work"): on a shared
+machine the start-up of a command varies by more than the work it does.
 
     python bench/bench_scale.py [--trials 100 500 2000] [--runs 50 500 5000] [--naive 10]
                                 [--keep DIR]
 """
 import argparse
+import contextlib
+import io
 import os
 import os.path as osp
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,17 +26,29 @@ LAMBDA0 = list(range(1, 11))
 RATIOS = [f'1:{k}' for k in range(1, 11)]
 
 
+# Runs a command and prints its peak RSS (KiB). A process forked from this one counts this
+# one's memory as its own until it execs, so the command is started from this small one.
+PEAK = ('import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, '
+        'stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)')
+
+
 def command(argv, cwd) -> tuple:
     """Wall seconds and peak RSS (MiB) of `prm-rga ARGV`, output discarded."""
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, '-m', 'prm_rga_cli', *argv], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise RuntimeError(f'prm-rga {" ".join(argv)}: exit {proc.returncode}: '
-                           f'{proc.stderr.read().decode()[-2000:]}')
-    return time.monotonic() - start, usage.ru_maxrss / 1024
+    done = subprocess.run([sys.executable, '-c', PEAK, sys.executable, '-m', 'prm_rga_cli',
+                           *argv], cwd=cwd, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    if done.returncode:
+        raise RuntimeError(f'prm-rga {" ".join(argv)}: {done.stderr[-2000:]}')
+    return seconds, int(done.stdout.split()[-1]) / 1024
+
+
+def work(fn) -> float:
+    """Seconds FN takes in this process, its output discarded."""
+    start = time.monotonic()
+    with contextlib.redirect_stdout(io.StringIO()):
+        fn()
+    return time.monotonic() - start
 
 
 def suite_file(root, trials: int, distinct: bool) -> str:
@@ -51,29 +67,29 @@ def suite_file(root, trials: int, distinct: bool) -> str:
 
 
 def dry_runs(root, sizes, naive: int) -> None:
+    from experiments.launcher import run_suite
     from experiments.suites import build_config, expand, load_suite
     print('## suite run --dry-run (tiny)\n')
-    print('| trials | settings | time | peak memory |\n|---|---|---|---|')
+    print('| trials | settings | command | peak memory | work |\n|---|---|---|---|---|')
     times = {}
     for trials, distinct in [(n, False) for n in sizes] + [(max(sizes), True)]:
         path = suite_file(root, trials, distinct)
         seconds, mib = command(['suite', 'run', path, '--dry-run'], root)
-        times[trials, distinct] = seconds
-        print(f'| {trials:,} | {trials if distinct else 100} | {seconds:.1f} s | {mib:.0f} MiB |',
-              flush=True)
+        suite = load_suite(path)
+        times[trials, distinct] = work(lambda: run_suite(
+            suite, expand(suite, 'tiny'), argparse.Namespace(dry_run=True)))
+        print(f'| {trials:,} | {trials if distinct else 100} | {seconds:.1f} s | {mib:.0f} MiB '
+              f'| {times[trials, distinct]:.2f} s |', flush=True)
     small, large = min(sizes), max(sizes)
     per_trial = (times[large, False] - times[small, False]) / (large - small)
     per_setting = (times[large, True] - times[small, False]) / (large - small)
     # the way before: every trial's config read from its file (mmengine, _base_ and mmdet's
     # metafiles), measured in this process on NAIVE trials
     params = [t.params for t in expand(load_suite(suite_file(root, 100, False)), 'tiny')][:naive]
-    start = time.monotonic()
-    for p in params:
-        build_config(p, 'tiny')
-    before = (time.monotonic() - start) / len(params)
+    before = statistics.median(work(lambda: build_config(p, 'tiny')) for p in params)
     print(f'\nper trial: {1000 * per_trial:.1f} ms a seed of a setting, {1000 * per_setting:.1f} '
           f'ms a setting of its own; before: {1000 * before:.0f} ms (config read per trial, '
-          f'{len(params)} trials): {before / per_trial:.0f}x and {before / per_setting:.0f}x\n')
+          f'median of {len(params)}): {before / per_trial:.0f}x and {before / per_setting:.0f}x\n')
 
 
 def write_runs(client, experiment, suite, parent, start: int, stop: int) -> None:
@@ -110,20 +126,27 @@ def stores(root, sizes) -> None:
         launches[suite] = (experiment, parent.info.run_id)
     write_runs(client, *launches['table1'][:1], 'table1', launches['table1'][1], 0, 50)
 
+    from analysis import report as reports
+    from experiments.launcher import print_status
+
     def measure(suite):
+        """(command s, MiB, work s) of suite status and of the report."""
+        out = osp.join(root, f'report-{suite}')
         status = command(['suite', 'status', suite, '--tracking-uri', uri], root)
-        report = command(['report', suite, '--tracking-uri', uri, '--out',
-                          osp.join(root, f'report-{suite}')], root)
-        return status, report
+        report = command(['report', suite, '--tracking-uri', uri, '--out', out], root)
+        return (*status, work(lambda: print_status(suite, argparse.Namespace(
+            tracking_uri=uri, scale=None)))), (*report, work(lambda: reports.build(
+                [suite], uri, out, log=lambda m: None)))
 
     print('## suite status and report (SQLite store, runs written with the MLflow client)\n')
-    print('| runs of the suite | runs in the store | suite status | prm-rga report |\n'
-          '|---|---|---|---|')
+    print('| runs of the suite | runs in the store | suite status: command, work | '
+          'prm-rga report: command, work |\n|---|---|---|---|')
     written, rows = 0, {}
 
     def row(suite, runs, store, status, report):
-        print(f'| {runs:,} ({suite}) | {store:,} | {status[0]:.1f} s, {status[1]:.0f} MiB | '
-              f'{report[0]:.1f} s, {report[1]:.0f} MiB |', flush=True)
+        print(f'| {runs:,} ({suite}) | {store:,} | {status[0]:.1f} s ({status[1]:.0f} MiB), '
+              f'{status[2]:.2f} s | {report[0]:.1f} s ({report[1]:.0f} MiB), {report[2]:.2f} s |',
+              flush=True)
 
     for n in sizes:
         start = time.monotonic()
@@ -139,9 +162,9 @@ def stores(root, sizes) -> None:
     row('table1', 50, written + 50, *crowded)
     small, large = min(sizes), max(sizes)
     for what, i in (('suite status', 0), ('report', 1)):
-        slope = (rows[large][i][0] - rows[small][i][0]) / (large - small)
-        print(f'\n{what}: {1000 * slope:.2f} ms per run of the suite; a 50-run suite '
-              f'{alone[i][0]:.1f} s beside {small:,} other runs, {crowded[i][0]:.1f} s beside '
+        slope = (rows[large][i][2] - rows[small][i][2]) / (large - small)
+        print(f'\n{what} (work): {1000 * slope:.2f} ms per run of the suite; a 50-run suite '
+              f'{alone[i][2]:.2f} s beside {small:,} other runs, {crowded[i][2]:.2f} s beside '
               f'{large:,}', end='')
     print()
 
