@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
 from analysis import specs
@@ -88,16 +87,9 @@ class Runs:
             if exp is None:
                 self.missing_suites.append(suite)
                 continue
-            token = None
-            while True:
-                page = self.client.search_runs([exp.experiment_id], '', ViewType.ACTIVE_ONLY,
-                                               max_results=1000, page_token=token)
-                records += [self._record(suite, run) for run in page
-                            if 'mlflow.parentRunId' in run.data.tags or
-                            'trial' in run.data.tags]
-                token = page.token
-                if not token:
-                    break
+            records += [self._record(suite, run)
+                        for run in tracking.search_runs(self.client, [exp.experiment_id])
+                        if 'mlflow.parentRunId' in run.data.tags or 'trial' in run.data.tags]
         columns = ['run_id', 'experiment_id', 'suite', 'trial', 'scale', 'status',
                    'start_time', 'end_time', 'error', 'config_axes', *PARAMS]
         return pd.DataFrame.from_records(records, columns=None if records else columns)

@@ -61,17 +61,19 @@ def _quote(value: str) -> str:
 # --- MLflow runs -----------------------------------------------------------------------------
 
 def find_child_run(client, launch: Launch, trial_name: str):
-    runs = client.search_runs(
-        [launch.experiment_id],
+    runs = tracking.search_runs(
+        client, [launch.experiment_id],
         filter_string=f'tags.`mlflow.parentRunId` = {_quote(launch.parent_run_id)} '
-        f'and tags.trial = {_quote(trial_name)}')
+        f'and tags.trial = {_quote(trial_name)}',
+        order_by=['attributes.start_time DESC'], max_results=1)
     return runs[0] if runs else None
 
 
 def child_runs(client, experiment_id: str, parent_run_id: str) -> dict:
-    """The trial runs of one launch, by trial name."""
-    runs = client.search_runs(
-        [experiment_id], filter_string=f'tags.`mlflow.parentRunId` = {_quote(parent_run_id)}')
+    """The trial runs of one launch, by trial name: all of them, however many pages."""
+    runs = tracking.search_runs(
+        client, [experiment_id],
+        filter_string=f'tags.`mlflow.parentRunId` = {_quote(parent_run_id)}')
     return {run.data.tags['trial']: run for run in runs}
 
 
@@ -316,7 +318,8 @@ def checkpoint_note(trials, logged: bool) -> str:
     from mmengine.registry import init_default_scope
     sizes, total = {}, 0
     for cfg in (cfg for trial in trials for cfg in trial.configs):
-        key = json.dumps(cfg.model.to_dict(), sort_keys=True, default=str)
+        arch = {k: v for k, v in cfg.model.to_dict().items() if k not in ('train_cfg', 'test_cfg')}
+        key = json.dumps(arch, sort_keys=True, default=str)  # the weights' shapes, no more
         if key not in sizes:
             init_default_scope(cfg.get('default_scope', 'mmdet'))  # as the Runner does
             state = MODELS.build(cfg.model).state_dict()
@@ -411,8 +414,8 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
 
 
 def _last_launch(client, experiment_id: str, suite: str, scale: str):
-    runs = client.search_runs(
-        [experiment_id], max_results=1, order_by=['attributes.start_time DESC'],
+    runs = tracking.search_runs(
+        client, [experiment_id], max_results=1, order_by=['attributes.start_time DESC'],
         filter_string=f'tags.suite = {_quote(suite)} and tags.scale = {_quote(scale)} '
         "and tags.tune_experiment LIKE '%'")
     return runs[0] if runs else None

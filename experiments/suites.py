@@ -59,7 +59,9 @@ SCALE_KEYS = {'resources', 'cfg_options', 'seeds', 'variants', 'log_checkpoint'}
 class Trial:
     name: str  # unique in the suite and stable across launches, e.g. 'lambda0=7;seed=0'
     params: dict  # every param of PARAMS, config-key axes, seed and config_hash, as strings
-    configs: tuple  # mmengine Configs ready for prm_rga.train.make_runner; two for ensemble=separate
+    # mmengine Configs ready for prm_rga.train.make_runner; two for ensemble=separate. The seeds
+    # of one setting share all but `randomness` (suites.reseed): copy a config before changing it
+    configs: tuple
     resources: dict  # {'CPU': int, 'GPU': int}
 
 
@@ -99,7 +101,9 @@ def load_suite(name_or_path: str) -> Suite:
 
 def expand(suite: Suite, scale: str, seeds=None) -> list:
     """The suite's trials at one scale: variants x grid x seeds, each with its configs. Every
-    trial is built here, so a bad axis or config key fails before any trial starts."""
+    trial is built here, so a bad axis or config key fails before any trial starts. Each base
+    config is read once and each setting built once (reading a config costs as much as 100
+    copies of it); the seeds of a setting are derived from it by `reseed`."""
     if scale not in SCALES:
         raise InputError(f'--scale must be one of {SCALES}, got {scale!r}')
     spec, where = suite.spec, suite.path
@@ -118,13 +122,17 @@ def expand(suite: Suite, scale: str, seeds=None) -> list:
         for point in points:
             settings.append({**spec.get('params', {}), **variant, **point})
     varying = [k for k in _keys(settings) if len({repr(s.get(k)) for s in settings}) > 1]
-    trials = []
+    bases, trials = {}, []
     for setting in settings:
+        built = None  # the setting's configs, built for its first seed
         for seed in seeds:
             params = {k: _canonical(k, v) for k, v in {**_defaults(), **setting}.items()}
             params['seed'] = _canonical('seed', seed)
-            field = f'{where}: trial {_name(params, varying)}'
-            configs = build_config(params, scale, at.get('cfg_options'), field)
+            if built is None:
+                field = f'{where}: trial {_name(params, varying)}'
+                configs = built = build_config(params, scale, at.get('cfg_options'), field, bases)
+            else:
+                configs = reseed(built, int(params['seed']))
             if len(configs) > 1:
                 params['member_seeds'] = ','.join(str(c.randomness.seed) for c in configs)
             params['config_hash'] = config_hash(configs)
@@ -144,10 +152,12 @@ def logs_checkpoint(suite: Suite, scale: str) -> bool:
     return scale == 'tiny' or bool(at.get('log_checkpoint'))
 
 
-def build_config(params: dict, scale: str, cfg_options=None, field='params') -> tuple:
+def build_config(params: dict, scale: str, cfg_options=None, field='params',
+                 bases=None) -> tuple:
     """The configs one trial trains: the base config of its detector and dataset with the
     trial's ratios, sampling, RGA, schedule and seed applied, then config-key axes and the
-    scale's cfg_options. Two configs (one head each) when ensemble=separate."""
+    scale's cfg_options. Two configs (one head each) when ensemble=separate. ``bases`` (path ->
+    Config) keeps the base configs read, for the next trial of the same suite."""
     key = (params['detector'], params['dataset'])
     template = BASE_CONFIGS[scale].get(key)
     if template is None:
@@ -162,9 +172,12 @@ def build_config(params: dict, scale: str, cfg_options=None, field='params') -> 
     groups = [ratios] if params['ensemble'] == 'none' else [[r] for r in ratios]
     if params['ensemble'] == 'separate' and len(ratios) < 2:
         raise InputError(f'{field}: ensemble=separate needs two or more ratios')
+    bases = {} if bases is None else bases
+    if path not in bases:
+        bases[path] = Config.fromfile(path)
     configs = []
     for member, group in enumerate(groups):
-        cfg = Config.fromfile(path)
+        cfg = copy.deepcopy(bases[path])
         _set_heads(cfg, [_pos_fraction(r, field) for r in group], params['sampling'])
         _set_rga(cfg, float(params['lambda0']), params['anneal'] == 'true')
         if params['schedule'] == '2x':
@@ -172,12 +185,27 @@ def build_config(params: dict, scale: str, cfg_options=None, field='params') -> 
         cfg.randomness = dict(seed=member_seed(int(params['seed']), member))
         overrides = {k: yaml.safe_load(v) for k, v in params.items() if '.' in k}
         overrides.update(cfg_options or {})
-        for k, v in overrides.items():
-            _check_key(cfg, k, field)
+        tree = cfg.to_dict() if overrides else None
+        for k in overrides:
+            if k in ('randomness', 'randomness.seed'):  # reseed sets it per trial
+                raise InputError(f'{field}: {k}: the seed is set by the suite\'s seeds')
+            _check_key(tree, k, field)
         cfg.merge_from_dict(overrides)
         _absolute_data_paths(cfg)
         configs.append(cfg)
     return tuple(configs)
+
+
+def reseed(configs, seed: int) -> tuple:
+    """The configs of a trial (`build_config`) for another seed: mmengine's shallow copies,
+    sharing every part but ``randomness`` with CONFIGS, so that the seeds of a setting cost
+    one build and their memory once."""
+    derived = []
+    for member, cfg in enumerate(configs):
+        cfg = cfg.copy()
+        cfg.randomness = dict(cfg.randomness, seed=member_seed(seed, member))
+        derived.append(cfg)
+    return tuple(derived)
 
 
 def member_seed(seed: int, member: int) -> int:
@@ -291,8 +319,8 @@ def _pos_fraction(ratio: str, field: str) -> float:
     return float(pos / (pos + neg))
 
 
-def _check_key(cfg: Config, key: str, field: str) -> None:
-    node = cfg.to_dict()
+def _check_key(node: dict, key: str, field: str) -> None:
+    """KEY (dotted) names a key of the config NODE (a plain dict)."""
     for part in key.split('.'):
         if isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]

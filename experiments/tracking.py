@@ -83,6 +83,26 @@ def get_or_create_experiment(client, name: str, tracking_uri: str) -> str:
     return client.create_experiment(name, artifact_location=artifact_location(tracking_uri, name))
 
 
+def search_runs(client, experiment_ids, filter_string: str = '', order_by=None,
+                max_results: int = None, page_size: int = 1000) -> list:
+    """Every run the filter matches (at most ``max_results``), page by page: one call of
+    ``MlflowClient.search_runs`` returns at most ``max_results`` runs (1,000 by default, on a
+    SQLite store and a server alike) and a token for the next page. Oldest first unless
+    ``order_by`` says otherwise: runs a running launch creates meanwhile then join the last
+    page rather than shift the ones not yet read."""
+    runs, token = [], None
+    order_by = order_by or ['attributes.start_time ASC']
+    while max_results is None or len(runs) < max_results:
+        size = page_size if max_results is None else min(page_size, max_results - len(runs))
+        page = client.search_runs(experiment_ids, filter_string, max_results=size,
+                                  order_by=order_by, page_token=token)
+        runs += page
+        token = page.token
+        if not token:
+            break
+    return runs
+
+
 def metric_names(scalars: dict) -> dict:
     """mmengine log tag -> MLflow metric names (docs/mlflow-schema.md). A validation tag holds
     the evaluator's metrics (``val/X``, or ``coco/X`` without the tracked prefix, logged as

@@ -15,7 +15,8 @@ from mlflow import MlflowClient
 from mmengine.config import Config
 
 from conftest import BACKBONE_OPTIONS, CONFIGS, tiny_scale_yaml
-from experiments.launcher import run_suite
+from experiments import tracking
+from experiments.launcher import child_runs, print_status, run_suite
 from experiments.suites import Suite, Trial, config_hash
 from prm_rga.errors import InputError
 
@@ -304,3 +305,40 @@ def test_resume_refuses_a_suite_that_changed(tmp_path, synth):
     with pytest.raises(InputError, match=r"--resume: the trials \['lambda0=1.0;seed=0'\] of "
                        'launch unit-tiny-1 are not in the suite as it is now'):
         run_suite(SUITE, [trial(synth, 'lambda0=1.0;seed=0')], args)
+
+
+def test_a_launch_of_more_trials_than_a_page_is_seen_whole(tmp_path, capsys):
+    """A launch of 1,050 finished trials, written with the MLflow client (more than the 1,000
+    runs of one search_runs page): child_runs and `suite status` see every trial, and --resume
+    finds each trial's run, so that none trains again or gets a second run."""
+    from mlflow.entities import Metric, Param
+    uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
+    client = MlflowClient(uri)
+    experiment = client.create_experiment('unit')
+    parent = client.create_run(experiment, run_name='unit-tiny-1', tags={
+        'suite': 'unit', 'scale': 'tiny', 'tune_experiment': f'{tmp_path}/tune/unit-tiny-1'})
+    parent_id = parent.info.run_id
+    configs = (Config(dict(randomness=dict(seed=0))), )  # never trained: every run finished
+    params = {'seed': '0', 'config_hash': config_hash(configs)}
+    trials = [Trial(f'lambda0={i};seed=0', {'lambda0': str(i), **params}, configs,
+                    {'CPU': 1, 'GPU': 0}) for i in range(1050)]
+    for t in trials:
+        run_id = client.create_run(experiment, run_name=t.name, tags={
+            'mlflow.parentRunId': parent_id, 'suite': 'unit', 'trial': t.name,
+            'scale': 'tiny'}).info.run_id
+        client.log_batch(run_id, metrics=[Metric('val/bbox_mAP', 0.25, 0, 1)],
+                         params=[Param(k, v) for k, v in t.params.items()])
+        client.set_terminated(run_id, 'FINISHED')
+    client.set_terminated(parent_id, 'KILLED')
+    made = {r.info.run_id for r in tracking.search_runs(client, [experiment])}
+
+    assert sorted(child_runs(client, experiment, parent_id)) == sorted(t.name for t in trials)
+    assert print_status('unit', argparse.Namespace(tracking_uri=uri, scale=None)) == 0
+    out = capsys.readouterr().out
+    assert 'launch unit-tiny-1 [KILLED]: 1050 trial runs' in out
+    assert all(f'  {t.name} ' in out for t in trials)
+
+    assert run_suite(SUITE, trials, launch_args(tmp_path, tracking_uri=uri, resume=True)) == 0
+    assert '1050 of 1050 trials finished, 0 failed' in capsys.readouterr().out
+    assert {r.info.run_id for r in tracking.search_runs(client, [experiment])} == made
+    assert client.get_run(parent_id).info.status == 'FINISHED'

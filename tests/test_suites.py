@@ -6,8 +6,8 @@ import os.path as osp
 import pytest
 
 from conftest import assert_mmdet1_training, config
-from experiments.suites import (SCALES, build_config, ensemble_config, expand, list_suites,
-                                load_suite)
+from experiments.suites import (SCALES, build_config, config_hash, ensemble_config, expand,
+                                list_suites, load_suite)
 from mmdet.registry import MODELS
 from prm_rga.errors import InputError
 
@@ -179,6 +179,7 @@ def test_checkpoints_logged_at_tiny_scale_and_where_a_paper_suite_says(tmp_path)
 @pytest.mark.parametrize('text,match', [
     ('grid: {model.roi_head.no_such_key: [1]}\n', "'model.roi_head.no_such_key' names no key"),
     ('params: {backbone: r101}\n', 'has no tiny config'),
+    ('grid: {randomness.seed: [1, 2]}\n', "randomness.seed: the seed is set by the suite's seeds"),
 ])
 def test_bad_axis_refused_at_expand(tmp_path, text, match):
     path = tmp_path / 'bad.yaml'
@@ -200,3 +201,40 @@ def test_table5_x2_members_have_their_own_seeds_recorded_as_params():
         assert trial.params['member_seeds'] == ','.join(map(str, seeds))
     single = [t for t in expand(load_suite('table5'), 'tiny') if len(t.configs) == 1]
     assert all('member_seeds' not in t.params for t in single)
+
+
+def test_seeds_derived_from_one_build_are_the_configs_their_own_builds_give(tmp_path):
+    (tmp_path / 's.yaml').write_text(
+        "variants: [{}, {ratios: '1:1,1:9', ensemble: separate}]\n"
+        "grid: {model.rpn_head.loss_bbox.loss_weight: [1.0, 2.0]}\n"
+        "seeds: [0, 1, 2]\n"
+        "scales: {tiny: {resources: {CPU: 1}, cfg_options: {train_cfg.max_epochs: 2}}}\n")
+    trials = expand(load_suite(str(tmp_path / 's.yaml')), 'tiny')
+    assert len(trials) == 12
+    for t in trials:
+        own = build_config(t.params, 'tiny', {'train_cfg.max_epochs': 2})
+        assert [c.to_dict() for c in t.configs] == [c.to_dict() for c in own], t.name
+        assert t.params['config_hash'] == config_hash(own)
+    first, second = trials[0].configs[0], trials[1].configs[0]
+    assert (first.randomness.seed, second.randomness.seed) == (0, 1)
+    assert first.model is second.model  # one build per setting, not per seed
+
+
+def test_one_bad_value_among_2000_trials_is_named_before_anything_is_made(tmp_path, monkeypatch,
+                                                                        capsys):
+    """A generated grid of 100 settings x 20 seeds whose last setting asks for a backbone the
+    tiny scale lacks: `suite run` refuses it naming the trial and the field, before it makes a
+    data set, a store or a Ray."""
+    import yaml
+
+    from prm_rga_cli import main
+    points = [{'lambda0': lam, 'ratios': f'1:{k}'} for lam in range(1, 11) for k in range(1, 11)]
+    points[-1]['backbone'] = 'r101'
+    (tmp_path / 'big.yaml').write_text(yaml.safe_dump({
+        'grid': {'point': points}, 'seeds': list(range(20)),
+        'scales': {'tiny': {'resources': {'CPU': 1}}}}))
+    monkeypatch.chdir(tmp_path)
+    assert main(['suite', 'run', 'big.yaml']) == 2
+    assert (f'prm-rga: error: big.yaml: trial backbone=r101;ratios=1:10;lambda0=10;seed=0: '
+            'backbone=r101 has no tiny config') in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['big.yaml']

@@ -123,6 +123,38 @@ def test_buckets_without_gt_are_absent_not_minus_one(run):
         'val/bbox_mAP': 0.0, 'val/bbox_mAP_m': 0.3, 'train/loss_delta': -1.0}
 
 
+@pytest.fixture(params=['sqlite', 'server'])
+def store(request, tmp_path):
+    """An MLflow store as the launcher meets one: a SQLite file, or an `mlflow server`."""
+    if request.param == 'sqlite':
+        yield f'sqlite:///{tmp_path}/mlflow.db'
+        return
+    from test_cluster import Servers
+    (tmp_path / 'mlflow').mkdir()
+    servers, port = Servers(str(tmp_path)), free_port()
+    try:
+        servers.start_mlflow(port)
+        yield f'http://127.0.0.1:{port}'
+    finally:
+        servers.stop_all()
+
+
+def test_search_runs_reads_every_page(store):
+    client = MlflowClient(store)
+    experiment = client.create_experiment('unit')
+    ids = [client.create_run(experiment, start_time=1000 + i, tags={'trial': str(i % 2)})
+           .info.run_id for i in range(25)]
+    client.create_run(client.create_experiment('other'))
+    assert [r.info.run_id for r in tracking.search_runs(client, [experiment], page_size=10)] \
+        == ids  # oldest first, over three pages
+    assert [r.info.run_id for r in tracking.search_runs(
+        client, [experiment], "tags.trial = '1'", page_size=5)] == ids[1::2]
+    assert [r.info.run_id for r in tracking.search_runs(
+        client, [experiment], max_results=15, page_size=10)] == ids[:15]
+    assert [r.info.run_id for r in tracking.search_runs(
+        client, [experiment], order_by=['attributes.start_time DESC'], max_results=1)] == ids[-1:]
+
+
 def test_notes_name_what_a_suite_reproduces_and_how_it_was_launched(tmp_path):
     suite = load_suite('quick')
     note = notes.experiment_note(suite)
