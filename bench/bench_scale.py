@@ -77,7 +77,7 @@ def dry_runs(root, sizes, naive: int) -> None:
         seconds, mib = command(['suite', 'run', path, '--dry-run'], root)
         suite = load_suite(path)
         times[trials, distinct] = work(lambda: run_suite(
-            suite, expand(suite, 'tiny'), argparse.Namespace(dry_run=True)))
+            suite, expand(suite, 'tiny'), argparse.Namespace(dry_run=True, scale='tiny')))
         print(f'| {trials:,} | {trials if distinct else 100} | {seconds:.1f} s | {mib:.0f} MiB '
               f'| {times[trials, distinct]:.2f} s |', flush=True)
     small, large = min(sizes), max(sizes)
