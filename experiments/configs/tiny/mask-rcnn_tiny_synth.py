@@ -7,7 +7,7 @@ model = dict(
     roi_head=dict(
         mask_roi_extractor=dict(
             type='SingleRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=2),
+            roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0),
             out_channels=32,
             featmap_strides=[4, 8, 16, 32],
             finest_scale=16),
