@@ -3,8 +3,9 @@
 # Same structure as the paper's model (FPN, RoIAlign, 2 shared fc + cls/reg fc, RoIs sampled at
 # 1:3), scaled to 128 px images: ResNet-18 at 1/4 width, a 32-channel FPN with 4 levels, anchors
 # from 16 px, 300 proposals and 64 RoIs per image (2000 and 512 in the paper), RoIAlign sampling
-# adaptively as the paper's mmdet config (sampling_ratio=0: ceil(RoI size / 7) points per bin,
-# mostly 1 on these small RoIs, where a fixed 2x2 cost 20% of the step). 64 RoIs put the
+# adaptively as the paper-scale configs (mmdet 3's sampling_ratio=0: ceil(RoI size / 7) points
+# per bin, mostly 1 on these small RoIs, where a fixed 2x2 cost 20% of the step; the paper's
+# mmdet 1.x sampled 2x2, docs/fidelity.md). 64 RoIs put the
 # samplers' positive caps (32 at 1:1, 16 at 1:3, 6 at 1:9) where COCO's are against its
 # positives: 1:1 and 1:3 bind on crowded images, 1:9 on most (`train/pos_capped/h{i}`,
 # docs/performance.md). The backbone starts from weights pretrained once on synthetic windows
