@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from prm_rga.errors import InputError
-from prm_rga.eval_records import (CROWD_FILE, FILE, atomic_savez, load_crowd_record,
-                                  load_record)
-from prm_rga.metrics import (draw_resamples, paired_bootstrap_ap, paired_bootstrap_mmr,
-                             percentile_interval)
-from prm_rga.metrics.gt_count import DEFAULT_RANGES
+from prm_rga_errors import InputError
+from prm_rga_eval.bootstrap import (draw_resamples, paired_bootstrap_ap, paired_bootstrap_mmr,
+                                    percentile_interval)
+from prm_rga_eval.gt_count import DEFAULT_RANGES
+from prm_rga_eval.records import CROWD_FILE, FILE, atomic_savez, load_crowd_record, load_record
 
 LEVEL = 0.95
 CROWD_METRICS = ('mMR', 'AP50')  # CrowdHuman's, resampled from crowd_records.npz

@@ -20,10 +20,10 @@ import numpy as np
 from bench_subset_metric import plain, synthetic
 from pycocotools.coco import COCO
 
-from prm_rga.metrics import draw_resamples
-from prm_rga.metrics.bootstrap import _resampled_stats, resample_counts
-from prm_rga.metrics.gt_count import DEFAULT_RANGES, gt_counts
-from prm_rga.metrics.matching import coco_matches
+from prm_rga_eval.bootstrap import draw_resamples
+from prm_rga_eval.bootstrap import _resampled_stats, resample_counts
+from prm_rga_eval.gt_count import DEFAULT_RANGES, gt_counts
+from prm_rga_eval.matching import coco_matches
 
 
 def duplicated(gt, dets, row):

@@ -2,7 +2,7 @@
 
 COCO-val-sized: 5,000 images with the synthetic GT of ``bench_subset_metric``, 100 detections
 per image from the model and from each of two PRM heads (float32 boxes and scores as a
-detector predicts them), written by ``prm_rga.eval_records``; prints the file size and the
+detector predicts them), written by ``prm_rga_eval.records``; prints the file size and the
 time to write and to load it. Usage: python bench/bench_records.py [--images 5000] [--heads 2]
 """
 import argparse
@@ -13,7 +13,7 @@ import time
 import numpy as np
 from bench_subset_metric import synthetic
 
-from prm_rga.eval_records import load_record, record_arrays, atomic_savez
+from prm_rga_eval.records import load_record, record_arrays, atomic_savez
 
 
 def predictions(num_images, num_dets, num_classes, rng):

@@ -15,8 +15,8 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from prm_rga.metrics import gt_count_subset_ap
-from prm_rga.metrics.gt_count import DEFAULT_RANGES, gt_counts
+from prm_rga_eval.gt_count import gt_count_subset_ap
+from prm_rga_eval.gt_count import DEFAULT_RANGES, gt_counts
 
 
 def synthetic(num_images, num_classes, num_dets, seed=0, det_seed=None):

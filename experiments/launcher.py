@@ -30,7 +30,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import find_latest_checkpoint
 from ray import tune
 
-from experiments import notes, suites, tracking
+from experiments import mlflow_backend, notes, suites, tracking
 from prm_rga_errors import InputError
 from prm_rga.pretrained import ENV as PRETRAINED_ENV
 from prm_rga.pretrained import check_pretrained
@@ -222,14 +222,14 @@ def _train(cfg, work_dir: str) -> None:
     except BaseException:
         try:
             runner.visualizer.close()  # deliver what was logged before the error
-        except tracking.TrackingError:
+        except mlflow_backend.TrackingError:
             pass  # the training error is the one to report
         raise
 
 
 def with_eval_records(cfg):
     """Tracked trials keep their final evaluation per image (``eval_records.npz``,
-    prm_rga.eval_records) for the report's confidence intervals."""
+    prm_rga_eval.records) for the report's confidence intervals."""
     hooks = list(cfg.get('custom_hooks', []))
     if not any(h.get('type') == 'EvalRecordHook' for h in hooks):
         cfg.custom_hooks = hooks + [dict(type='EvalRecordHook')]

@@ -106,6 +106,7 @@ def train(args) -> int:
         notes.NOTE: notes.rerun_note(run, args.command_line, notes.git_commit())})
     new_id = new.info.run_id
     client.log_batch(new_id, params=[Param(k, v) for k, v in run.data.params.items()])
+    import experiments.mlflow_backend  # noqa: F401 (registers MlflowRunBackend)
     # mmengine keeps one visualizer per name and process: a name of its own for the backend
     cfg.visualizer.name = f'run-{new_id}'
     cfg.visualizer.vis_backends = list(cfg.visualizer.get('vis_backends') or []) + [

@@ -25,7 +25,7 @@ from mmdet.models.roi_heads import CascadeRoIHead
 from mmdet.registry import HOOKS
 from mmdet.structures.bbox import bbox2roi, bbox_overlaps
 from prm_rga.errors import InputError
-from prm_rga.eval_records import atomic_savez
+from prm_rga_eval.records import atomic_savez
 from prm_rga.telemetry import telemetry_heads, unwrap
 
 

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from prm_rga.errors import InputError
-from prm_rga.metrics.gt_count import check_xywh
+from prm_rga_eval.gt_count import check_xywh
 from prm_rga.pretrained import check_pretrained
 
 
@@ -32,7 +32,7 @@ def _check_annotations(path: str, field: str, dataset) -> None:
     if not osp.isfile(path):
         raise InputError(f'{field}: annotation file not found: {path}')
     if path.endswith('.odgt'):
-        from prm_rga.metrics.crowdhuman import load_odgt
+        from prm_rga_eval.crowdhuman import load_odgt
         load_odgt(path)
         return
     try:

@@ -11,8 +11,8 @@ from prm_rga.datasets import make_synth
 from prm_rga.errors import InputError
 from prm_rga.metrics import (crowdhuman_mmr, draw_resamples, gt_count_subset_ap,
                              paired_bootstrap_ap, paired_bootstrap_mmr, percentile_interval)
-from prm_rga.metrics.gt_count import evaluated
-from prm_rga.metrics.matching import coco_matches
+from prm_rga_eval.gt_count import evaluated
+from prm_rga_eval.matching import coco_matches
 
 RANGES = ((1, 3), (4, 7), (8, None))
 

@@ -25,9 +25,10 @@ def loaded_after(code: str) -> list:
 
 
 def test_the_detector_library_imports_no_layer_above_it():
-    code = ('import pkgutil, importlib, prm_rga\n'
-            'for m in pkgutil.walk_packages(prm_rga.__path__, "prm_rga."):\n'
-            '    importlib.import_module(m.name)')
+    code = ('import pkgutil, importlib, prm_rga, prm_rga_eval\n'
+            'for package in (prm_rga, prm_rga_eval):\n'
+            '    for m in pkgutil.walk_packages(package.__path__, package.__name__ + "."):\n'
+            '        importlib.import_module(m.name)')
     loaded = loaded_after(code)
     assert 'mmdet' in loaded  # the library itself was imported
     assert not set(UPPER) & set(loaded)
@@ -43,6 +44,16 @@ def test_help_needs_none_of_the_heavy_stacks(argv):
             f'        assert e.code == 0, e.code\n'
             f'assert "usage: prm-rga" in out.getvalue(), out.getvalue()')
     assert not set(HEAVY) & set(loaded_after(code))
+
+
+def test_the_report_needs_no_detector_stack():
+    """The report reads the store, the eval records and the bootstrap (prm_rga_eval): none of
+    it may pull in torch, mmdet, mmcv or Ray, whose import is most of a report's start."""
+    code = ('import analysis.report, analysis.runs, analysis.intervals, analysis.claims, '
+            'analysis.tables, analysis.figures, prm_rga_eval.bootstrap, prm_rga_eval.records')
+    loaded = loaded_after(code)
+    assert 'mlflow' in loaded and 'prm_rga_eval' in loaded  # what the report does need
+    assert not {'torch', 'mmdet', 'mmcv', 'mmengine', 'ray', 'prm_rga'} & set(loaded)
 
 
 def test_suite_list_needs_none_of_the_heavy_stacks():

@@ -12,7 +12,7 @@ from test_crowdhuman import data_samples, person, random_records, write_odgt
 from test_gt_count_metric import evaluate_two_heads, random_coco
 
 from prm_rga.errors import InputError
-from prm_rga.eval_records import CROWD_FILE, FILE, atomic_savez, load_crowd_record, load_record
+from prm_rga_eval.records import CROWD_FILE, FILE, atomic_savez, load_crowd_record, load_record
 from prm_rga.metrics import crowdhuman_mmr, paired_bootstrap_ap, paired_bootstrap_mmr
 
 

@@ -8,7 +8,7 @@ from test_gt_count_metric import coco_of, random_coco
 
 from analysis import intervals
 from analysis.intervals import RecordBootstrap
-from prm_rga.eval_records import atomic_savez, crowd_record_arrays, record_arrays
+from prm_rga_eval.records import atomic_savez, crowd_record_arrays, record_arrays
 
 
 class FakeRuns:

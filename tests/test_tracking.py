@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from experiments import notes, tracking
 from experiments.suites import load_suite
-from experiments.tracking import MlflowRunBackend, TrackingError
+from experiments.mlflow_backend import MlflowRunBackend, TrackingError
 from prm_rga.errors import InputError
 
 

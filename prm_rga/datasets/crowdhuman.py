@@ -7,7 +7,7 @@ from mmdet.registry import DATASETS
 from PIL import Image
 
 from prm_rga.errors import InputError
-from prm_rga.metrics.crowdhuman import is_person, load_odgt
+from prm_rga_eval.crowdhuman import is_person, load_odgt
 
 
 @DATASETS.register_module()

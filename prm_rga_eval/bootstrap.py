@@ -23,10 +23,10 @@ from numbers import Integral
 import numpy as np
 from scipy import sparse
 
-from prm_rga.errors import InputError
-from prm_rga.metrics.crowdhuman import matched_images, mmr_of
-from prm_rga.metrics.gt_count import AP_FIELDS, as_coco, check_ranges, gt_counts, subset_name
-from prm_rga.metrics.matching import PARAMS, coco_matches
+from prm_rga_errors import InputError
+from prm_rga_eval.crowdhuman import matched_images, mmr_of
+from prm_rga_eval.gt_count import AP_FIELDS, as_coco, check_ranges, gt_counts, subset_name
+from prm_rga_eval.matching import PARAMS, coco_matches
 
 MIN_RESAMPLES = 100
 

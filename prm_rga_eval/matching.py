@@ -17,7 +17,7 @@ from numbers import Real
 import numpy as np
 from pycocotools.cocoeval import Params
 
-from prm_rga.metrics.gt_count import check_detections
+from prm_rga_eval.gt_count import check_detections
 
 PARAMS = Params(iouType='bbox')
 
