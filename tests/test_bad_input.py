@@ -52,11 +52,11 @@ class Case:
     process: bool = False  # run as a real process
 
 
-def train(*options, config=TINY, **cfg_options):
-    """`train CONFIG` on the test's synthetic set, with CFG_OPTIONS on top of OFFLINE."""
+def tiny(*options, **cfg_options):
+    """`TINY OPTIONS --cfg-options ...`: the tiny config on the test's synthetic set, with
+    CFG_OPTIONS (``a__b`` for ``a.b``) on top of OFFLINE."""
     merged = {**OFFLINE, **{k.replace('__', '.'): v for k, v in cfg_options.items()}}
-    return ' '.join([config, *options, '--cfg-options',
-                     *(f'{k}={v}' for k, v in merged.items())])
+    return ' '.join([TINY, *options, '--cfg-options', *(f'{k}={v}' for k, v in merged.items())])
 
 
 ANN = 'train_dataloader.dataset.ann_file'
@@ -69,53 +69,53 @@ CASES = [
          ('{w}/config.txt', )),
     Case('train', 'config that defines no model', 'train {w}/empty.py', ('{w}/empty.py', 'model')),
     Case('train', 'annotation file that does not exist',
-         'train ' + train(**{ANN: '{w}/nowhere.json'}), (ANN, '{w}/nowhere.json')),
-    Case('train', 'empty annotation file', 'train ' + train(**{ANN: '{w}/empty.json'}),
+         'train ' + tiny(**{ANN: '{w}/nowhere.json'}), (ANN, '{w}/nowhere.json')),
+    Case('train', 'empty annotation file', 'train ' + tiny(**{ANN: '{w}/empty.json'}),
          (ANN, '{w}/empty.json', 'empty')),
     Case('train', 'annotation file that is not UTF-8',
-         'train ' + train(**{ANN: '{w}/latin1.json'}), (ANN, '{w}/latin1.json', 'UTF-8')),
-    Case('train', 'annotation file that is not JSON', 'train ' + train(**{ANN: '{w}/cut.json'}),
+         'train ' + tiny(**{ANN: '{w}/latin1.json'}), (ANN, '{w}/latin1.json', 'UTF-8')),
+    Case('train', 'annotation file that is not JSON', 'train ' + tiny(**{ANN: '{w}/cut.json'}),
          (ANN, '{w}/cut.json', 'not valid JSON')),
     Case('train', 'JSON that is not COCO (no images, annotations, categories)',
-         'train ' + train(**{ANN: '{w}/list.json'}), (ANN, '{w}/list.json', 'images')),
+         'train ' + tiny(**{ANN: '{w}/list.json'}), (ANN, '{w}/list.json', 'images')),
     Case('train', 'COCO box with a negative width',
-         'train ' + train(**{ANN: '{w}/negative.json'}),
+         'train ' + tiny(**{ANN: '{w}/negative.json'}),
          ('{w}/negative.json', 'annotations[1].bbox')),
     Case('train', 'COCO file repeating an image id',
-         'train ' + train(**{ANN: '{w}/repeated_image.json'}),
+         'train ' + tiny(**{ANN: '{w}/repeated_image.json'}),
          ('{w}/repeated_image.json', 'images[1]', 'id 1')),
     Case('train', 'COCO file repeating an annotation id',
-         'train ' + train(**{ANN: '{w}/repeated_ann.json'}),
+         'train ' + tiny(**{ANN: '{w}/repeated_ann.json'}),
          ('{w}/repeated_ann.json', 'annotations[1]', 'id 7')),
     Case('train', "COCO categories that are not the config's classes",
-         'train ' + train(**{ANN: '{w}/other_classes.json'}),
+         'train ' + tiny(**{ANN: '{w}/other_classes.json'}),
          ('{w}/other_classes.json', 'circle', 'dog')),
     Case('train', 'COCO file leaving no training image after filter_cfg',
-         'train ' + train(**{ANN: '{w}/no_boxes.json'}),
+         'train ' + tiny(**{ANN: '{w}/no_boxes.json'}),
          ('{w}/no_boxes.json', 'filter_empty_gt')),
     Case('train', 'image folder that does not exist',
-         'train ' + train(train_dataloader__dataset__data_prefix__img='nowhere/'),
+         'train ' + tiny(train_dataloader__dataset__data_prefix__img='nowhere/'),
          ('train_dataloader.dataset.data_prefix.img', 'nowhere')),
     Case('train', "evaluator's annotation file that does not exist",
-         'train ' + train(val_evaluator__ann_file='{w}/nowhere_val.json'),
+         'train ' + tiny(val_evaluator__ann_file='{w}/nowhere_val.json'),
          ('val_evaluator.ann_file', '{w}/nowhere_val.json')),
-    Case('train', '.odgt box without fbox', 'train ' + train(**{ANN: '{w}/no_fbox.odgt'}),
+    Case('train', '.odgt box without fbox', 'train ' + tiny(**{ANN: '{w}/no_fbox.odgt'}),
          ('{w}/no_fbox.odgt', 'line 1', 'fbox')),
-    Case('train', '.odgt file that is not UTF-8', 'train ' + train(**{ANN: '{w}/latin1.odgt'}),
+    Case('train', '.odgt file that is not UTF-8', 'train ' + tiny(**{ANN: '{w}/latin1.odgt'}),
          ('{w}/latin1.odgt', 'UTF-8')),
     Case('train', '--resume checkpoint that does not exist',
-         'train ' + train('--resume', '{w}/nowhere.pth'), ('load_from', '{w}/nowhere.pth')),
+         'train ' + tiny('--resume', '{w}/nowhere.pth'), ('load_from', '{w}/nowhere.pth')),
     Case('train', 'load_from that is not a checkpoint',
-         'train ' + train(load_from='{w}/config.txt'), ('load_from', '{w}/config.txt',
+         'train ' + tiny(load_from='{w}/config.txt'), ('load_from', '{w}/config.txt',
                                                         'not a checkpoint')),
     Case('train', 'work dir that cannot be created',
-         'train ' + train('--work-dir', '{w}/config.txt/work'), ('{w}/config.txt', 'is a file')),
+         'train ' + tiny('--work-dir', '{w}/config.txt/work'), ('{w}/config.txt', 'is a file')),
 
     Case('test', '--checkpoint that is not a checkpoint',
-         'test ' + train('--checkpoint', '{w}/notes.pth'),
+         'test ' + tiny('--checkpoint', '{w}/notes.pth'),
          ('--checkpoint', '{w}/notes.pth', 'not a checkpoint'), process=True),
     Case('test', '--checkpoint that does not exist',
-         'test ' + train('--checkpoint', '{w}/nowhere.pth'), ('--checkpoint', '{w}/nowhere.pth')),
+         'test ' + tiny('--checkpoint', '{w}/nowhere.pth'), ('--checkpoint', '{w}/nowhere.pth')),
     Case('test', '--test-head that is not a number', 'test {w}/x.py --test-head first',
          ('--test-head', 'first')),
     Case('test', '--run of a run the store lacks', 'test --run 0123456789abcdef '
@@ -253,10 +253,6 @@ class Workspace:
     def __str__(self):
         return self.root
 
-    def env(self):
-        """What the cases see: the small synthetic set as the tiny configs' data."""
-        return {'PRM_RGA_SYNTH': self.synth}
-
     def normalized(self, text: str) -> str:
         """TEXT as docs/errors.md shows it, without this machine's temporary paths."""
         return text.replace(self.root, 'TMP').replace(str(self.busy), 'PORT')
@@ -274,8 +270,7 @@ class Workspace:
 def w(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         workspace = Workspace(tmp_path_factory.mktemp('bad_input'))
-        for key, value in workspace.env().items():
-            mp.setenv(key, value)
+        mp.setenv('PRM_RGA_SYNTH', workspace.synth)  # the tiny configs' data, in every process
         mp.chdir(workspace.root)
         yield workspace
         workspace.listener.close()
@@ -301,8 +296,8 @@ def run_case(case, w):
 
 
 def row(case, message: str) -> str:
-    return (f'| `{case.command}` | {case.input} | {message.replace("|", chr(92) + "|")} | '
-            f'{case.code} |')
+    message = message.replace('|', '\\|')  # a pipe would end the cell
+    return f'| `{case.command}` | {case.input} | {message} | {case.code} |'
 
 
 ROWS = {}  # case index -> its doc row, as run
@@ -353,7 +348,8 @@ def test_the_doc_is_the_cases():
         with open(DOC, 'w', encoding='utf-8') as f:
             f.write(HEADER + ''.join(ROWS[i] + '\n' for i in range(len(CASES))))
     cases = [(f'`{c.command}`', c.input, str(c.code)) for c in CASES]
-    rows = [tuple(cell.strip() for cell in re.split(r'(?<!\\)\|', line)[1:-1]) for line in doc_rows()]
+    rows = [tuple(cell.strip() for cell in re.split(r'(?<!\\)\|', line)[1:-1])
+            for line in doc_rows()]
     assert [(r[0], r[1], r[3]) for r in rows] == cases
     with open(osp.join(ROOT, 'README.md'), encoding='utf-8') as f:
         assert f'{len(CASES)} refused inputs' in f.read()

@@ -51,8 +51,8 @@ def load_odgt(path):
     """Read a CrowdHuman ``.odgt`` gt file (one JSON record per line), validating every line.
 
     Blank lines are skipped. Raises InputError naming the file and line (and the box index and
-    field) for a missing, empty or non-UTF-8 file, bad JSON, a missing or malformed field, a negative box width or
-    height, or a repeated ID.
+    field) for a missing, empty or non-UTF-8 file, bad JSON, a missing or malformed field, a
+    negative box width or height, or a repeated ID.
     """
     if not osp.isfile(path):
         raise InputError(f'{path}: no such .odgt annotation file')
