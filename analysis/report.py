@@ -3,12 +3,14 @@ the paper from the runs of the given suites, written to one folder (figures/, ta
 runs.csv, report.md)."""
 import os
 import os.path as osp
+import sys
 import time
 from dataclasses import dataclass
 
 import pandas as pd
 
 from analysis import paper_values
+from prm_rga_errors import InputError
 
 
 @dataclass
@@ -19,6 +21,7 @@ class Report:
     figures: dict  # name -> {'png': path, 'pdf': path}
     claims: pd.DataFrame
     problems: pd.DataFrame  # runs that did not finish, with their error
+    unfinished: list  # suites asked for without a finished run (their rows say "not run")
     no_records: dict = None  # run id -> why it has no per-image evaluation record
     absolute: bool = True  # tables show ours − paper (not at the tiny scale)
 
@@ -32,8 +35,6 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
     from analysis import claims, figures, intervals, tables
     from analysis.runs import Runs
     out = out or default_out(suites)
-    for sub in ('figures', 'tables'):
-        os.makedirs(osp.join(out, sub), exist_ok=True)
     start = time.time()
     steps = 3 + len(figures.FIGURES)
 
@@ -42,12 +43,17 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
 
     step(1, f'loading runs of {", ".join(suites)}')
     runs = Runs(suites, tracking_uri, cache_dir=osp.join(out, '.artifacts'), scale=scale)
+    _check_known(runs)
+    for sub in ('figures', 'tables'):
+        os.makedirs(osp.join(out, sub), exist_ok=True)
     frame = runs.frame
     counts = frame['status'].value_counts() if len(frame) else {}
     log(f'      {len(frame)} trial runs ({", ".join(f"{n} {s.lower()}" for s, n in counts.items())}'
         f'); scale {runs.scale}; store {runs.tracking_uri}')
-    for suite in runs.missing_suites:
-        log(f'      suite {suite}: no experiment in the store (its rows say "not run")')
+    finished = set(frame.loc[frame['status'] == 'FINISHED', 'suite']) if len(frame) else set()
+    unfinished = [suite for suite in runs.suites if suite not in finished]
+    for suite in unfinished:
+        log(f'      suite {suite}: no finished run in the store (its rows say "not run")')
     cols = [c for c in ('suite', 'trial', 'seed', 'status', 'error', 'run_id') if c in frame]
     problems = frame[frame['status'] != 'FINISHED'][cols] if len(frame) else \
         pd.DataFrame(columns=cols)
@@ -74,7 +80,8 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
     verdicts.to_csv(osp.join(out, 'claims.csv'), index=False)
     for run_id, why in boot.missing.items():
         log(f'      run {run_id}: {why} (its claims take intervals over seeds only)')
-    report = Report(out, runs, built, drawn, verdicts, problems, boot.missing, absolute)
+    report = Report(out, runs, built, drawn, verdicts, problems, unfinished, boot.missing,
+                    absolute)
     with open(osp.join(out, 'report.md'), 'w', encoding='utf-8') as f:
         f.write(markdown(report))
     log(f'done in {time.time() - start:.1f} s: {osp.abspath(out)}')
@@ -88,8 +95,8 @@ def markdown(report: Report) -> str:
     lines = [f'# Report: {", ".join(runs.suites)}', '',
              f'Store `{runs.tracking_uri}`, scale `{runs.scale}`, {len(runs.frame)} trial runs.',
              '']
-    if runs.missing_suites:
-        lines += [f'Suites without runs: {", ".join(runs.missing_suites)}.', '']
+    if report.unfinished:
+        lines += [f'Suites without a finished run: {", ".join(report.unfinished)}.', '']
     if len(report.problems):
         lines += ['Runs that did not finish (not counted):', '']
         lines += [f'- {p.suite} / {p.trial}: {p.status}, {p.error or "no error recorded"}'
@@ -122,6 +129,28 @@ def markdown(report: Report) -> str:
     return '\n'.join(lines)
 
 
-def command(args):
+def _check_known(runs) -> None:
+    """A suite name that is neither one of the project's suites nor an experiment of the store is
+    a typo or the wrong store: refused before anything is written."""
+    from experiments.suites import list_suites
+    unknown = [suite for suite in runs.missing_suites if suite not in list_suites()]
+    if unknown:
+        stored = sorted(e.name for e in runs.client.search_experiments() if e.name != 'Default')
+        raise InputError(f'no such suite {", ".join(unknown)}: neither a suite of this project '
+                         f'({", ".join(list_suites())}) nor an experiment in {runs.tracking_uri} '
+                         f'(experiments there: {", ".join(stored) or "none"})')
+
+
+def exit_status(report: Report) -> int:
+    """The command's exit status: 1 when no suite asked for has a finished run, so that a script
+    notices a report without results (a failed launch, the wrong --tracking-uri); else 0."""
+    if len(report.unfinished) < len(report.runs.suites):
+        return 0
+    print(f'prm-rga: no finished run of {", ".join(report.runs.suites)} in '
+          f'{report.runs.tracking_uri}: the report has no results', file=sys.stderr)
+    return 1
+
+
+def command(args) -> int:
     """The command's handler."""
-    build(args.suites, args.tracking_uri, args.out, args.scale)
+    return exit_status(build(args.suites, args.tracking_uri, args.out, args.scale))

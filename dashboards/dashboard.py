@@ -57,9 +57,8 @@ def render(rep, base: str) -> str:
              f'<a href="{_e(base)}">{_e(base)}</a>; built {time.strftime("%Y-%m-%d %H:%M")}. '
              'Paper values in %; ours: mean ± std over seeds (n); Δ = ours − paper; Δ ours [95% CI] '
              'and Δ paper: the effect against the table\'s reference row.</p>']
-    if runs.missing_suites:
-        parts.append(f'<p>Suites with no runs in the store: {_e(", ".join(runs.missing_suites))}'
-                     '</p>')
+    if rep.unfinished:
+        parts.append(f'<p>Suites without a finished run: {_e(", ".join(rep.unfinished))}</p>')
     if len(rep.problems):
         parts.append('<h2>Runs that did not finish (not counted)</h2>')
         parts.append(_table(['suite', 'trial', 'status', 'error', 'run'], [
@@ -107,7 +106,11 @@ def render(rep, base: str) -> str:
 
 def build(suites, tracking_uri=None, out=None, scale=None, mlflow_ui=None, log=print) -> str:
     """Build the report, then OUT/index.html; returns its path."""
-    rep = report.build(suites, tracking_uri, out, scale, log)
+    return write(report.build(suites, tracking_uri, out, scale, log), mlflow_ui, log)
+
+
+def write(rep, mlflow_ui=None, log=print) -> str:
+    """REP's OUT/index.html; returns its path."""
     path = osp.join(rep.out, 'index.html')
     with open(path, 'w', encoding='utf-8') as f:
         f.write(render(rep, ui_base(rep.runs.tracking_uri, mlflow_ui)))
@@ -115,6 +118,8 @@ def build(suites, tracking_uri=None, out=None, scale=None, mlflow_ui=None, log=p
     return path
 
 
-def command(args):
+def command(args) -> int:
     """The command's handler (declared in dashboards.cli)."""
-    build(args.suites, args.tracking_uri, args.out, args.scale, args.mlflow_ui)
+    rep = report.build(args.suites, args.tracking_uri, args.out, args.scale)
+    write(rep, args.mlflow_ui)
+    return report.exit_status(rep)

@@ -1,7 +1,20 @@
 """`prm-rga suite list|run|status` and `prm-rga ui`. Ray and MLflow are imported only by the
 commands that use them (`experiments.launcher`, `experiments.ui`), so that the parser and
 `suite list` start quickly."""
+import argparse
+
 from experiments import suites
+
+
+def positive(convert):
+    """An argparse type: CONVERT(text), refused by argparse (exit 2) unless > 0."""
+    def parse(text):
+        value = convert(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
+        return value
+    parse.__name__ = convert.__name__  # argparse's "invalid int value" names the type
+    return parse
 
 
 def suite_list(args) -> int:
@@ -43,7 +56,7 @@ def add_commands(subparsers) -> None:
                    'running cluster')
     p.add_argument('--tracking-uri', metavar='URI', help='MLflow store (default: '
                    'sqlite:///<cwd>/mlruns/mlflow.db; on a cluster an http:// server)')
-    p.add_argument('--max-concurrent', type=int, metavar='N',
+    p.add_argument('--max-concurrent', type=positive(int), metavar='N',
                    help='at most N trials at once (default: as many as the resources allow)')
     p.add_argument('--resume', action='store_true',
                    help='continue the last launch of this suite and scale: finished trials '
@@ -56,7 +69,7 @@ def add_commands(subparsers) -> None:
                    'work_dirs/suites)')
     p.add_argument('--max-failures', type=int, default=0, metavar='N',
                    help='retry a failing trial N times (default 0: a diverged trial fails)')
-    p.add_argument('--flush-interval', type=float, default=5.0, metavar='S',
+    p.add_argument('--flush-interval', type=positive(float), default=5.0, metavar='S',
                    help='send buffered metrics to MLflow every S seconds (default 5)')
     p.set_defaults(func='experiments.cli:suite_run')
 

@@ -31,7 +31,7 @@ from mmengine.runner import find_latest_checkpoint
 from ray import tune
 
 from experiments import mlflow_backend, notes, suites, tracking
-from prm_rga_errors import InputError
+from prm_rga_errors import InputError, check_creatable_dir
 from prm_rga.pretrained import ENV as PRETRAINED_ENV
 from prm_rga.pretrained import check_pretrained
 
@@ -454,13 +454,64 @@ def run_suite(suite, trials, args) -> int:
         return 0
     uri = args.tracking_uri or tracking.default_tracking_uri()
     tracking.check_tracking_uri(uri)
+    _check_storage(_storage(args))
+    check_creatable_dir(_work_root(args), '--work-dir')
     make_synthetic_once(trials)
+    check_trial_data(trials)
+    client = MlflowClient(uri)
+    parent = _resumed_launch(client, suite, trials, args, uri) if args.resume else None
     _init_ray(args.address)
     try:
         check_resources(trials, ray.nodes(), ray.cluster_resources())
-        return _launch(suite, trials, args, uri)
+        return _launch(client, suite, trials, args, uri, parent)
     finally:
         ray.shutdown()
+
+
+def _storage(args) -> str:
+    """Where the launch's Tune experiments go: a URI as given, a local path made absolute."""
+    storage = args.storage_path or osp.join('outputs', 'tune')
+    return storage if '://' in storage else osp.abspath(storage)
+
+
+def _work_root(args) -> str:
+    return osp.abspath(args.work_dir or osp.join('work_dirs', 'suites'))
+
+
+def _check_storage(uri: str) -> None:
+    """The storage path is a folder that can be made (local), or a URI of a file system pyarrow
+    (Ray Tune's storage layer) reaches, naming no file there; else Tune fails after the launch
+    is recorded."""
+    if '://' not in uri:
+        check_creatable_dir(uri, '--storage-path')
+        return
+    import pyarrow.fs
+    try:
+        fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+        info = fs.get_file_info(path)
+    except (pyarrow.ArrowException, OSError, ValueError) as err:
+        raise InputError(f'--storage-path {uri}: not reachable ({err})') from err
+    if info.type == pyarrow.fs.FileType.File:
+        raise InputError(f'--storage-path {uri}: is a file, not a folder')
+
+
+def check_trial_data(trials) -> None:
+    """Every annotation file and image folder of every trial, checked here on the driver before
+    anything is recorded (workers check again: they need the data at the same paths); each
+    distinct dataset once, however many trials share it."""
+    from prm_rga.train import check_dataset, data_files
+    seen = set()
+    for trial in trials:
+        for cfg in trial.configs:
+            for field, dataset, path in data_files(cfg):
+                key = (field, path, json.dumps(dataset and dataset.to_dict(), sort_keys=True,
+                                               default=str))
+                if key not in seen:
+                    seen.add(key)
+                    try:
+                        check_dataset(field, dataset, path)
+                    except InputError as err:
+                        raise InputError(f'trial {trial.name}: {err}') from None
 
 
 def _check_same_trials(client, experiment_id: str, parent, trials) -> None:
@@ -476,21 +527,25 @@ def _check_same_trials(client, experiment_id: str, parent, trials) -> None:
                          'run without --resume to start a new launch')
 
 
-def _launch(suite, trials, args, uri) -> int:
-    client = MlflowClient(uri)
+def _resumed_launch(client, suite, trials, args, uri):
+    """The parent run of the launch ``--resume`` continues; InputError when there is none or its
+    trials changed. Read only: nothing is recorded before every check passed."""
+    experiment = client.get_experiment_by_name(suite.name)
+    parent = experiment and _last_launch(client, experiment.experiment_id, suite.name, args.scale)
+    if not parent:
+        raise InputError(f'--resume: no earlier launch of suite {suite.name} at scale '
+                         f'{args.scale} in {uri}')
+    _check_same_trials(client, experiment.experiment_id, parent, trials)
+    return parent
+
+
+def _launch(client, suite, trials, args, uri, parent) -> int:
+    """Records the launch (a new parent run, or PARENT resumed) and runs its trials on Tune."""
     experiment_id = tracking.get_or_create_experiment(client, suite.name, uri)
     if notes.NOTE not in client.get_experiment(experiment_id).tags:  # keep a note edited in the UI
         client.set_experiment_tag(experiment_id, notes.NOTE, notes.experiment_note(suite))
     commit = notes.git_commit()
-    storage = args.storage_path or osp.abspath(osp.join('outputs', 'tune'))
-    if '://' not in storage:
-        storage = osp.abspath(storage)
-    parent = _last_launch(client, experiment_id, suite.name, args.scale) if args.resume else None
-    if args.resume and parent is None:
-        raise InputError(f'--resume: no earlier launch of suite {suite.name} at scale '
-                         f'{args.scale} in {uri}')
-    if parent is not None:
-        _check_same_trials(client, experiment_id, parent, trials)
+    storage = _storage(args)
     if parent is None:
         run_id = uuid.uuid4().hex[:8]
         name = f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-{run_id}'
@@ -508,7 +563,7 @@ def _launch(suite, trials, args, uri) -> int:
     launch = Launch(name=tune_path.rstrip('/').rsplit('/', 1)[-1], suite=suite.name,
                     scale=args.scale, tracking_uri=uri, experiment_id=experiment_id,
                     parent_run_id=parent.info.run_id,
-                    work_root=osp.abspath(args.work_dir or osp.join('work_dirs', 'suites')),
+                    work_root=_work_root(args),
                     flush_interval=args.flush_interval,
                     log_checkpoint=suites.logs_checkpoint(suite, args.scale))
     by_name = {t.name: t for t in trials}

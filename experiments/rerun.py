@@ -88,7 +88,8 @@ def train(args) -> int:
     import torch
     from mmengine.runner import find_latest_checkpoint
 
-    from prm_rga.train import train_config
+    from prm_rga.pretrained import check_pretrained
+    from prm_rga.train import check_data, train_config
     uri = args.tracking_uri or tracking.default_tracking_uri()
     client, run = open_run(uri, args.run)
     args.work_dir = osp.abspath(args.work_dir or osp.join('work_dirs', f'train-{run.info.run_id}'))
@@ -100,6 +101,8 @@ def train(args) -> int:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.dump(osp.join(args.work_dir, 'config.py'))
+    check_pretrained(cfg)  # bad input is refused before the new run exists
+    check_data(cfg)
     same_threads(run)
     new = client.create_run(run.info.experiment_id, run_name=f'{run.info.run_name} (again)', tags={
         'source_run': run.info.run_id, tracking.TORCH_THREADS: str(torch.get_num_threads()),

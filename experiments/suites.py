@@ -17,7 +17,7 @@ from glob import glob
 import yaml
 from mmengine.config import Config
 
-from prm_rga_errors import InputError
+from prm_rga_errors import InputError, read_text
 
 SUITES_DIR = osp.join(osp.dirname(__file__), 'suites')
 CONFIGS_DIR = osp.join(osp.dirname(__file__), 'configs')
@@ -89,10 +89,12 @@ def load_suite(name_or_path: str) -> Suite:
     if not osp.isfile(path):
         raise InputError(f'suite file not found: {path}')
     try:
-        with open(path) as f:
-            spec = yaml.safe_load(f)
-    except yaml.YAMLError as err:
-        raise InputError(f'{path}: malformed YAML: {err}') from err
+        spec = yaml.safe_load(read_text(path, 'suite file'))
+    except yaml.YAMLError as err:  # in one line: where, and what yaml found there
+        mark = getattr(err, 'problem_mark', None)
+        where = f', line {mark.line + 1}, column {mark.column + 1}' if mark else ''
+        raise InputError(f'{path}{where}: malformed YAML: {getattr(err, "problem", None) or err}'
+                         ) from None
     _check_spec(spec, path)
     return Suite(name=osp.splitext(osp.basename(path))[0], path=path,
                  description=spec.get('description', ''),

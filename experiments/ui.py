@@ -2,6 +2,7 @@
 default can be browsed without knowing where they are kept (the command is declared in
 experiments.cli)."""
 import os.path as osp
+import socket
 import subprocess
 import sys
 
@@ -10,10 +11,22 @@ from prm_rga_errors import InputError
 
 
 def ui_command(args, host: str = '127.0.0.1') -> list:
+    """The `mlflow ui` command line; InputError for a store it cannot serve or a port it cannot
+    listen on (mlflow would fail after starting, with a traceback)."""
     uri = args.tracking_uri or tracking.default_tracking_uri()
+    if uri.startswith(('http://', 'https://')):
+        raise InputError(f'tracking URI {uri} is a tracking server, which serves the MLflow UI '
+                         'itself: open it in a browser')
     if uri.startswith('sqlite:///') and not osp.isfile(uri[len('sqlite:///'):]):
         raise InputError(f'no MLflow store at {uri}: run a suite first (`prm-rga suite run '
                          'quick`) or name one with --tracking-uri')
+    with socket.socket() as s:
+        try:
+            s.bind((host, args.port))
+        except (OSError, OverflowError) as err:
+            raise InputError(f'--port {args.port}: cannot serve on {host}:{args.port} '
+                             f'({getattr(err, "strerror", None) or err}); choose another '
+                             'port') from None
     return [sys.executable, '-m', 'mlflow', 'ui', '--backend-store-uri', uri,
             '--host', host, '--port', str(args.port)]
 

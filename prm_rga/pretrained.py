@@ -19,6 +19,7 @@ import torch
 from mmengine.runner.checkpoint import (CheckpointLoader, get_deprecated_model_names,
                                         get_external_models, load_from_local)
 
+from prm_rga.checkpoint import why_not_loadable
 from prm_rga.errors import InputError
 from prm_rga.synth_backbone import synth_backbone_checkpoint
 
@@ -102,11 +103,20 @@ def pretrained_checkpoints(cfg) -> list:
             if ckpt.startswith(ZOO_PREFIXES) or '://' not in ckpt]
 
 
+def check_checkpoint(checkpoint: str, field: str) -> None:
+    """The checkpoint is a file here that torch loads as one, else an InputError naming FIELD."""
+    problem = missing(checkpoint)
+    if problem is None:
+        why = why_not_loadable(resolve(checkpoint))
+        problem = why and f'{resolve(checkpoint)} is not a checkpoint: {why}'
+    if problem:
+        raise InputError(f'{field}: {problem}')
+
+
 def check_pretrained(cfg, where: str = '') -> None:
-    """Every checkpoint the config's training reads is a readable file here, else InputError;
+    """Every checkpoint the config's training reads is a checkpoint file here, else InputError;
     the backbone its ``synth_backbone`` pretrains on first use excepted."""
     made = synth_backbone_checkpoint(cfg)
     for field, checkpoint in pretrained_checkpoints(cfg):
-        problem = None if checkpoint == made else missing(checkpoint)
-        if problem:
-            raise InputError(f'{where}{field}: {problem}')
+        if checkpoint != made:
+            check_checkpoint(checkpoint, f'{where}{field}')

@@ -9,9 +9,9 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from prm_rga.errors import InputError
+from prm_rga.errors import InputError, check_creatable_dir, read_text
 from prm_rga_eval.gt_count import check_xywh
-from prm_rga.pretrained import check_pretrained
+from prm_rga.pretrained import check_checkpoint, check_pretrained
 
 
 def load_config(path: str, cfg_options=None) -> Config:
@@ -19,34 +19,61 @@ def load_config(path: str, cfg_options=None) -> Config:
         raise InputError(f'config file not found: {path}')
     try:
         cfg = Config.fromfile(path)
-    except (SyntaxError, KeyError, NameError, TypeError, ValueError) as err:
+    except (SyntaxError, KeyError, NameError, TypeError, ValueError, OSError) as err:
         raise InputError(f'{path}: cannot read config: {err}') from err
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if not isinstance(cfg.get('model'), dict):
+        raise InputError(f'{path}: not a detector config (it defines no model)')
     return cfg
 
 
-def _check_annotations(path: str, field: str, dataset) -> None:
+def _check_annotations(path: str, field: str, dataset=None) -> None:
     """The annotation file exists, is well-formed COCO JSON or CrowdHuman .odgt, and a COCO
-    file can train the dataset config."""
+    file can train the dataset config (when it is a dataset's, not an evaluator's)."""
     if not osp.isfile(path):
         raise InputError(f'{field}: annotation file not found: {path}')
     if path.endswith('.odgt'):
         from prm_rga_eval.crowdhuman import load_odgt
         load_odgt(path)
         return
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f'{field}: {path} is not valid JSON: {err}') from err
-    missing = [key for key in ('images', 'annotations', 'categories') if key not in data]
-    if not isinstance(data, dict) or missing:
-        raise InputError(f'{field}: {path} is not a COCO annotation file (missing {missing})')
+    data = read_coco(path, field)
     for k, ann in enumerate(data['annotations']):
         check_xywh(ann.get('bbox') if isinstance(ann, dict) else None,
                    f'{field}: {path}, annotations[{k}].bbox')
-    _check_classes(data, f'{field}: {path}', dataset)
+    for key in ('images', 'annotations'):
+        _check_unique_ids(data[key], key, f'{field}: {path}')
+    if dataset is not None:
+        _check_classes(data, f'{field}: {path}', dataset)
+
+
+def read_coco(path: str, field: str) -> dict:
+    """A COCO annotation file's content; InputError for a file that is empty, not UTF-8, not
+    JSON or lacks the COCO keys."""
+    text = read_text(path, field)
+    if not text.strip():
+        raise InputError(f'{field}: {path} is empty')
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f'{field}: {path} is not valid JSON: {err}') from err
+    missing = [key for key in ('images', 'annotations', 'categories')
+               if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise InputError(f'{field}: {path} is not a COCO annotation file (missing {missing})')
+    return data
+
+
+def _check_unique_ids(items: list, key: str, where: str) -> None:
+    """pycocotools indexes images and annotations by id: a repeated one silently replaces the
+    first (its boxes go to the wrong image, or an annotation is counted twice)."""
+    first = {}
+    for k, item in enumerate(items):
+        id_ = item.get('id') if isinstance(item, dict) else None
+        if id_ in first:
+            raise InputError(f'{where}: {key}[{k}] repeats the id {id_!r} of {key}[{first[id_]}]; '
+                             f'{key} ids must be unique')
+        first[id_] = k
 
 
 def _names(names) -> str:
@@ -105,25 +132,49 @@ def make_synthetic(cfg: Config) -> None:
         make_synth_backbone(backbone=cfg.model.backbone, **cfg.synth_backbone)
 
 
-def check_data(cfg: Config) -> None:
-    """Every dataset the config will load exists on disk; what it makes itself is made."""
-    make_synthetic(cfg)
+def data_files(cfg: Config) -> list:
+    """(field, dataset config or None, path) of every annotation file the config reads: each
+    split's dataset (inside wrappers such as RepeatDataset) and each evaluator's ``ann_file``."""
+    found = []
     for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dataset = (cfg.get(split) or {}).get('dataset')
         while dataset is not None and 'dataset' in dataset:  # wrappers (RepeatDataset, ...)
             dataset = dataset.dataset
-        if not dataset or not dataset.get('ann_file'):
-            continue
-        root = dataset.get('data_root') or ''
-        _check_annotations(osp.join(root, dataset.ann_file), f'{split}.dataset.ann_file', dataset)
-        img_dir = osp.join(root, (dataset.get('data_prefix') or {}).get('img', ''))
-        if not osp.isdir(img_dir):
-            raise InputError(f'{split}.dataset.data_prefix.img: image folder not found: {img_dir}')
+        if dataset and dataset.get('ann_file'):
+            found.append((f'{split}.dataset', dataset,
+                          osp.join(dataset.get('data_root') or '', dataset.ann_file)))
+    for split in ('val_evaluator', 'test_evaluator'):
+        evaluators = cfg.get(split) or []
+        listed = isinstance(evaluators, list)
+        for k, evaluator in enumerate(evaluators if listed else [evaluators]):
+            path = evaluator.get('ann_file')  # often the val set's own file, checked once
+            if path and osp.normpath(path) not in {osp.normpath(p) for *_, p in found}:
+                found.append((f'{split}[{k}]' if listed else split, None, path))
+    return found
+
+
+def check_dataset(field: str, dataset, path: str) -> None:
+    """One entry of `data_files`: the annotation file (and a dataset's image folder) is usable."""
+    _check_annotations(path, f'{field}.ann_file', dataset)
+    if dataset is None:
+        return
+    img_dir = osp.join(dataset.get('data_root') or '',
+                       (dataset.get('data_prefix') or {}).get('img', ''))
+    if not osp.isdir(img_dir):
+        raise InputError(f'{field}.data_prefix.img: image folder not found: {img_dir}')
+
+
+def check_data(cfg: Config) -> None:
+    """Every dataset the config will load exists on disk; what it makes itself is made."""
+    make_synthetic(cfg)
+    for entry in data_files(cfg):
+        check_dataset(*entry)
 
 
 def make_runner(cfg: Config, args: argparse.Namespace) -> Runner:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    check_creatable_dir(cfg.work_dir, 'work dir')
     check_data(cfg)
     return Runner.from_cfg(cfg)
 
@@ -153,8 +204,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     """`prm-rga test`'s evaluation; returns the test metrics (``val/bbox_mAP``, ...)."""
     cfg = load_config(args.config, args.cfg_options)
     if args.checkpoint:
-        if not osp.isfile(args.checkpoint):
-            raise InputError(f'checkpoint not found: {args.checkpoint}')
+        check_checkpoint(args.checkpoint, '--checkpoint')
         cfg.load_from = args.checkpoint
     if args.test_head is not None:
         cfg.model.roi_head.test_head = args.test_head

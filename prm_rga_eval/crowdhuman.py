@@ -38,7 +38,7 @@ from numbers import Real
 
 import numpy as np
 
-from prm_rga_errors import InputError
+from prm_rga_errors import InputError, read_text
 
 FPPI_REFS = (0.0100, 0.0178, 0.0316, 0.0562, 0.1000, 0.1778, 0.3162, 0.5623, 1.000)
 IOU_THR = 0.5
@@ -49,27 +49,28 @@ def load_odgt(path):
     """Read a CrowdHuman ``.odgt`` gt file (one JSON record per line), validating every line.
 
     Blank lines are skipped. Raises InputError naming the file and line (and the box index and
-    field) for a missing file, bad JSON, a missing or malformed field, a negative box width or
-    height, or a repeated ID.
+    field) for a missing, empty or non-UTF-8 file, bad JSON, a missing or malformed field, a
+    negative box width or height, or a repeated ID.
     """
     if not osp.isfile(path):
         raise InputError(f'{path}: no such .odgt annotation file')
     records, first_line = [], {}
-    with open(path, encoding='utf-8') as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f'{path}, line {n}'
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f'{where}: not valid JSON ({e.msg})') from None
-            check_gt_record(record, where)
-            if record['ID'] in first_line:
-                raise InputError(f'{where}: ID {record["ID"]!r} already on line '
-                                 f'{first_line[record["ID"]]}')
-            first_line[record['ID']] = n
-            records.append(record)
+    for n, line in enumerate(read_text(path, '.odgt annotation file').splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f'{path}, line {n}'
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f'{where}: not valid JSON ({e.msg})') from None
+        check_gt_record(record, where)
+        if record['ID'] in first_line:
+            raise InputError(f'{where}: ID {record["ID"]!r} already on line '
+                             f'{first_line[record["ID"]]}')
+        first_line[record['ID']] = n
+        records.append(record)
+    if not records:
+        raise InputError(f'{path}: the .odgt annotation file is empty (no records)')
     return records
 
 

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mmengine.config import Config
 
 from conftest import BACKBONE_OPTIONS, CONFIGS, tiny_scale_yaml
-from experiments import tracking
+from experiments import launcher, tracking
 from experiments.launcher import child_runs, print_status, run_suite
 from experiments.suites import Suite, Trial, config_hash
 from prm_rga.errors import InputError
@@ -178,11 +178,13 @@ def test_bad_input_fails_before_any_trial(tmp_path, synth):
 
 
 def test_data_missing_on_the_worker_fails_the_trial_naming_node_and_path(tmp_path, synth,
-                                                                           capsys):
+                                                                           capsys, monkeypatch):
     missing = f'{tmp_path}/nowhere/'
     trials = [trial(synth, 'data=missing', **{'synth_data': None,
                                               'train_dataloader.dataset.data_root': missing})]
     args = launch_args(tmp_path)
+    # a driver that has the data (its check passes) and a worker that does not
+    monkeypatch.setattr(launcher, 'check_trial_data', lambda trials: None)
     assert run_suite(SUITE, trials, args) == 1
     _, runs = trial_runs(args.tracking_uri)
     (run, ) = children(runs).values()
@@ -266,7 +268,7 @@ def test_driver_killed_mid_suite_resumes(tmp_path, synth):
 def test_two_process_data_parallel_over_gloo(tmp_path, synth):
     """What a trial given k GPUs does, on 2 CPU processes: mmengine's pytorch launcher, one
     model replica per process, rank 0 logging to the trial's run."""
-    from experiments import tracking
+    from experiments import launcher, tracking
     from experiments.launcher import Launch, _train_member
     uri = f'sqlite:///{tmp_path}/mlflow.db'
     client = MlflowClient(uri)

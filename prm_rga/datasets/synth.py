@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
 
-from prm_rga.errors import InputError
+from prm_rga.errors import InputError, check_creatable_dir
 
 VERSION = 1
 SYNTH_CLASSES = ('circle', 'square', 'triangle', 'cross', 'star')
@@ -90,6 +90,7 @@ def make_synth(out_dir, seed=0, num_train=800, num_val=200, image_size=128, crow
     args['crowd'] = bool(crowd)
     if not (force and _is_synth(out)) and _reusable(out, args):
         return out
+    check_creatable_dir(out, 'synthetic dataset')
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.partial-', dir=out.parent))
     try:
