@@ -11,9 +11,11 @@ from prm_rga_errors import InputError
 
 def ui_command(args, host: str = '127.0.0.1') -> list:
     uri = args.tracking_uri or tracking.default_tracking_uri()
-    if uri.startswith('sqlite:///') and not osp.isfile(uri[len('sqlite:///'):]):
-        raise InputError(f'no MLflow store at {uri}: run a suite first (`prm-rga suite run '
-                         'quick`) or name one with --tracking-uri')
+    if uri.startswith('sqlite:///'):
+        if not osp.isfile(uri[len('sqlite:///'):]):
+            raise InputError(f'no MLflow store at {uri}: run a suite first (`prm-rga suite run '
+                             'quick`) or name one with --tracking-uri')
+        tracking.prepare_sqlite_store(uri[len('sqlite:///'):])  # the UI refuses an old schema
     return [sys.executable, '-m', 'mlflow', 'ui', '--backend-store-uri', uri,
             '--host', host, '--port', str(args.port)]
 
