@@ -5,7 +5,8 @@ For each writer count N (default 1, 2, 4, 8), a fresh store; N processes, each l
 creates its run with params, then, released together, logs --steps iterations of --keys scalars
 through the trials' own MlflowRunBackend (flushed every --flush-interval s) as fast as it can,
 closes it (every point delivered) and ends its run FINISHED. Reported per N: points/s of all
-writers together and as a ratio to 1 writer, the slowest log_batch, the backend's retries (a
+writers together and as a ratio to 1 writer, the slowest log_batch call (a
+writer's whole buffer, thousands of points when it falls behind), the backend's retries (a
 flush that failed, e.g. `database is locked` after SQLite's busy wait), the writers that failed
 and the points missing from or repeated in the store. A trial logs some 15 points an iteration
 at a few iterations a second, a few hundred points a second per trial at most. Usage:
@@ -38,14 +39,7 @@ def writer(uri, experiment_id, index, args, start, results):
 
     from experiments import tracking
     logging.getLogger(tracking.__name__).addHandler(Retries())
-    client = MlflowClient(uri)
-    run_id = client.create_run(experiment_id, run_name=f'w{index}').info.run_id
-    client.log_batch(run_id, params=[Param('writer', str(index))])
-    backend = tracking.MlflowRunBackend(tracking_uri=uri, run_id=run_id,
-                                        flush_interval=args.flush_interval)
-    backend.add_scalars({}, 0)  # the client and flusher thread exist before the clock starts
-    slowest = 0.0
-    log_batch = backend._client.log_batch
+    slowest, error = 0.0, ''
 
     def timed(*a, **kw):
         nonlocal slowest
@@ -55,17 +49,23 @@ def writer(uri, experiment_id, index, args, start, results):
         finally:
             slowest = max(slowest, time.perf_counter() - t)
 
-    backend._client.log_batch = timed
-    start.wait()
-    try:
+    try:  # a failure is reported, not raised: the other writers go on
+        client = MlflowClient(uri)
+        run_id = client.create_run(experiment_id, run_name=f'w{index}').info.run_id
+        client.log_batch(run_id, params=[Param('writer', str(index))])
+        backend = tracking.MlflowRunBackend(tracking_uri=uri, run_id=run_id,
+                                            flush_interval=args.flush_interval)
+        backend.add_scalars({}, 0)  # the client and flusher thread exist before the clock starts
+        log_batch, backend._client.log_batch = backend._client.log_batch, timed
+        start.wait()
         for step in range(1, args.steps + 1):
             backend.add_scalars({f'k{i}': step + i for i in range(args.keys)}, step)
         backend.close()
         client.set_terminated(run_id, 'FINISHED')
-        error = ''
-    except Exception as err:  # reported, not raised: the other writers go on
+    except Exception as err:
+        start.abort()  # one that could not start stops the measurement rather than hang it
         error = f'{type(err).__name__}: {err}'[:200]
-    results.put((index, run_id, slowest, Retries.count, error))
+    results.put((slowest, Retries.count, error))
 
 
 def measure(n, args, tmp):
@@ -89,11 +89,12 @@ def measure(n, args, tmp):
     for proc in procs:
         proc.join()
     with sqlite3.connect(path) as conn:
-        points, distinct = conn.execute(
-            'SELECT count(*), count(DISTINCT run_uuid || key || step) FROM metrics').fetchone()
+        (points, ), (distinct, ) = (conn.execute(sql).fetchone() for sql in (
+            'SELECT count(*) FROM metrics',
+            'SELECT count(*) FROM (SELECT DISTINCT run_uuid, key, step FROM metrics)'))
     expected = n * args.steps * args.keys
-    return dict(writers=n, wall=wall, rate=points / wall, slowest=max(r[2] for r in rows),
-                retries=sum(r[3] for r in rows), failed=[r[4] for r in rows if r[4]],
+    return dict(writers=n, wall=wall, rate=points / wall, slowest=max(r[0] for r in rows),
+                retries=sum(r[1] for r in rows), failed=[r[2] for r in rows if r[2]],
                 missing=expected - distinct, repeated=points - distinct)
 
 
@@ -108,13 +109,13 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix='bench_writers_')
     print(f'{args.steps} iterations x {args.keys} scalars a writer, flushed every '
           f'{args.flush_interval:g} s; stores under {tmp}')
-    print(f'{"writers":>7}  {"points/s":>9}  {"ratio":>5}  {"slowest batch":>13}  {"retries":>7}  '
+    print(f'{"writers":>7}  {"points/s":>9}  {"ratio":>5}  {"slowest call":>12}  {"retries":>7}  '
           f'{"failed":>6}  {"missing":>7}  {"repeated":>8}')
     base = None
     for n in args.writers:
         r = measure(n, args, tmp)
         base = base or r['rate']
-        print(f'{n:>7}  {r["rate"]:>9.0f}  {r["rate"] / base:>5.2f}  {r["slowest"]:>11.2f} s  '
+        print(f'{n:>7}  {r["rate"]:>9.0f}  {r["rate"] / base:>5.2f}  {r["slowest"]:>10.2f} s  '
               f'{r["retries"]:>7}  {len(r["failed"]):>6}  {r["missing"]:>7}  {r["repeated"]:>8}',
               flush=True)
         for error in r['failed']:
