@@ -37,17 +37,11 @@ def schema(path) -> str:
         engine.dispose()
 
 
-def new_experiment(uri: str) -> None:
-    tracking.get_or_create_experiment(MlflowClient(uri), 'unit', uri)
-
-
 def test_a_new_store_is_created_once_and_an_old_one_upgraded_once(tmp_path, capfd):
     new = tmp_path / 'new' / 'mlflow.db'
     at_once(6, tracking.check_tracking_uri, f'sqlite:///{new}')  # what every command does first
     assert schema(new) == db._get_latest_schema_revision()
-    at_once(4, new_experiment, f'sqlite:///{new}')  # launches of a suite new to the store
-    assert sorted(e.name for e in MlflowClient(f'sqlite:///{new}').search_experiments()) == [
-        'Default', 'unit']
+    assert MlflowClient(f'sqlite:///{new}').search_experiments()  # MLflow opens it as its own
     # a store of MLflow 1.0's schema, before its migrations
     from mlflow.store.tracking.dbmodels.initial_models import Base
     old = tmp_path / 'old' / 'mlflow.db'
@@ -125,3 +119,19 @@ def test_three_launches_at_once_on_a_new_directory(tmp_path, synth, monkeypatch,
 
     frame = Runs(['alpha', 'beta'], uri).frame
     assert sorted(frame['run_id']) == sorted(r.info.run_id for r in trial_runs)
+
+
+def test_a_suite_new_to_the_store_gets_one_experiment(tmp_path, monkeypatch):
+    """Two launches of a new suite: the one that finds no experiment, then loses the race to
+    create it, takes the other's."""
+    uri = f'sqlite:///{tmp_path}/mlflow.db'
+    tracking.check_tracking_uri(uri)
+    client = MlflowClient(uri)
+    made, real, looks = client.create_experiment('unit'), client.get_experiment_by_name, []
+
+    def before_the_other_made_it(name):
+        looks.append(name)
+        return None if len(looks) == 1 else real(name)
+
+    monkeypatch.setattr(client, 'get_experiment_by_name', before_the_other_made_it)
+    assert tracking.get_or_create_experiment(client, 'unit', uri) == made
