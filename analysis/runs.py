@@ -68,14 +68,14 @@ class Runs:
             self.frame = self.frame[self.frame['scale'].fillna(scale) == scale]
 
     def _check_uri(self):
-        """A SQLite store must exist (reading never creates one); a server must answer."""
+        """A SQLite store must exist (reading never creates one; an old one is upgraded); a
+        server must answer."""
         if self.tracking_uri.startswith('sqlite:///'):
             path = self.tracking_uri[len('sqlite:///'):]
             if not osp.isfile(path):
                 raise InputError(f'--tracking-uri {self.tracking_uri}: no MLflow database at '
                                  f'{path} (run a suite first, or point to the store)')
-        else:
-            tracking.check_tracking_uri(self.tracking_uri)
+        tracking.check_tracking_uri(self.tracking_uri)
 
     def _load(self) -> pd.DataFrame:
         records = []

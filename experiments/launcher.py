@@ -9,6 +9,7 @@ finished (its child run FINISHED) never trains again, even if Tune did not recor
 driver died. Trial checkpoints go to Tune's storage path, so a killed trial continues from its
 last epoch on any node.
 """
+import contextlib
 import copy
 import json
 import os
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import ray
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.utils.file_utils import ExclusiveFileLock
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import find_latest_checkpoint
@@ -394,8 +396,13 @@ def _init_ray(address: str) -> None:
         import prm_rga
         kwargs.setdefault('runtime_env', {})['py_modules'] = [
             osp.dirname(prm_rga.__file__), osp.dirname(experiments.__file__)]
+    # Private Rays started together come up one at a time: on a busy machine several at once
+    # take longer than Ray's fixed 30 s wait for a new node ("timed out during startup")
+    lock = contextlib.nullcontext() if address != 'local' else ExclusiveFileLock(
+        osp.join(tempfile.gettempdir(), f'prm-rga-ray-start-{os.getuid()}.lock'))
     try:
-        ray.init(address=address, **kwargs)
+        with lock:
+            ray.init(address=address, **kwargs)
     except ConnectionError as err:
         raise InputError(f'--address {address}: cannot join a Ray cluster there ({err})') from err
 

@@ -7,8 +7,10 @@ The embedded default is a SQLite store with an artifact folder, both under ``<cw
 absolute paths, so that Ray's per-trial working directories cannot scatter them. On a cluster an
 ``http://`` tracking server is passed explicitly to every worker (DESIGN.md).
 """
+import contextlib
 import os
 import os.path as osp
+import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -60,15 +62,71 @@ def check_tracking_uri(uri: str, timeout: float = 10.0) -> None:
             os.makedirs(folder, exist_ok=True)
         except OSError as err:
             raise InputError(f'tracking URI {uri}: cannot create {folder}: {err}') from err
+        prepare_sqlite_store(uri[len('sqlite:///'):])
     else:
         raise InputError(f'tracking URI {uri}: use sqlite:///ABSOLUTE/PATH.db or http(s)://HOST:PORT')
 
 
+def prepare_sqlite_store(path: str) -> None:
+    """Creates the SQLite store at PATH, or upgrades its schema to this MLflow's, in one process
+    at a time (a file lock beside the database). MLflow's own store does either on first use
+    without a lock, so commands started together on a new directory run the migrations at once
+    and all but one die (`table _alembic_tmp_experiments already exists`); and it refuses an
+    older schema. A store that is ready costs one query and no lock."""
+    from mlflow.store.db import utils as db
+    from mlflow.utils.file_utils import ExclusiveFileLock
+    engine = db.create_sqlalchemy_engine_with_retry(f'sqlite:///{path}')
+    head = db._get_latest_schema_revision()
+    try:
+        if db._get_schema_version(engine) != head:  # also a new, empty database
+            with ExclusiveFileLock(f'{path}.lock'):  # the others wait here, then find it ready
+                found = db._get_schema_version(engine)
+                if db._is_empty_database(engine):
+                    db._initialize_tables(engine)
+                elif found != head:
+                    _upgrade_schema(engine, path, found, head)
+    finally:
+        engine.dispose()
+
+
+def _upgrade_schema(engine, path: str, found: str, head: str) -> None:
+    """MLflow's migrations (`mlflow db upgrade`), after a copy of the store as it was."""
+    import mlflow
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+    from mlflow.store.db import utils as db
+    try:
+        ScriptDirectory.from_config(db._get_alembic_config('')).get_revision(found)
+    except CommandError as err:
+        raise InputError(f'MLflow store {path}: its schema {found} is newer than MLflow '
+                         f'{mlflow.__version__} knows; use the MLflow that wrote it') from err
+    label = found or 'base'  # the schema before MLflow's first migration has no revision
+    backup = f'{path}.{label}.bak'
+    print(f'MLflow store {path}: upgrading its schema from {label} to {head} (MLflow '
+          f'{mlflow.__version__}); the store as it was is kept in {backup}', flush=True)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute('VACUUM INTO ?', (backup, ))
+    try:
+        db._upgrade_db(engine)
+    except Exception as err:
+        raise InputError(f'MLflow store {path}: the schema upgrade failed ({err}); the store as '
+                         f'it was is {backup}') from err
+
+
 def get_or_create_experiment(client, name: str, tracking_uri: str) -> str:
+    """The experiment's id; of two launches of a new suite that create it at once, the second
+    takes the one the first made."""
+    from mlflow.exceptions import MlflowException
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=artifact_location(tracking_uri, name))
+    try:
+        return client.create_experiment(
+            name, artifact_location=artifact_location(tracking_uri, name))
+    except MlflowException as err:
+        if err.error_code != 'RESOURCE_ALREADY_EXISTS':
+            raise
+        return client.get_experiment_by_name(name).experiment_id
 
 
 def search_runs(client, experiment_ids, filter_string: str = '', order_by=None,

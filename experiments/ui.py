@@ -17,9 +17,11 @@ def ui_command(args, host: str = '127.0.0.1') -> list:
     if uri.startswith(('http://', 'https://')):
         raise InputError(f'tracking URI {uri} is a tracking server, which serves the MLflow UI '
                          'itself: open it in a browser')
-    if uri.startswith('sqlite:///') and not osp.isfile(uri[len('sqlite:///'):]):
-        raise InputError(f'no MLflow store at {uri}: run a suite first (`prm-rga suite run '
-                         'quick`) or name one with --tracking-uri')
+    if uri.startswith('sqlite:///'):
+        if not osp.isfile(uri[len('sqlite:///'):]):
+            raise InputError(f'no MLflow store at {uri}: run a suite first (`prm-rga suite run '
+                             'quick`) or name one with --tracking-uri')
+        tracking.prepare_sqlite_store(uri[len('sqlite:///'):])  # the UI refuses an old schema
     with socket.socket() as s:
         try:
             s.bind((host, args.port))
