@@ -1,12 +1,15 @@
 import copy
+import logging
 import os
 import os.path as osp
 import shutil
+import sys
 import tempfile
 
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 
 import prm_rga  # noqa: F401  (registers the plugins)
@@ -94,6 +97,20 @@ class RoIInputs:
     @property
     def metas(self):
         return [s.metainfo for s in self.samples]
+
+
+@pytest.fixture(autouse=True)
+def loggers_outlive_captures():
+    """mmengine's logger is made once per process, its handler on the sys.stdout of that moment;
+    made inside a test's capture, that stream is closed after the test and every later log line
+    prints a 'Logging error' traceback into whatever test runs next. Such handlers are pointed
+    back at the process's stdout."""
+    yield
+    for logger in list(MMLogger._instance_dict.values()) + [logging.getLogger()]:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and getattr(handler.stream, 'closed',
+                                                                       False):
+                handler.stream = sys.__stdout__  # setStream would flush the closed one
 
 
 @pytest.fixture
