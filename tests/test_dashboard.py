@@ -10,7 +10,6 @@ import pytest
 from mlflow import MlflowClient
 
 from dashboards import dashboard
-from mlflow_store import write_store
 
 
 def find_browser():
@@ -19,7 +18,7 @@ def find_browser():
     chromium = shutil.which('chromium') or shutil.which('chromium-browser')
     driver = shutil.which('chromedriver')
     try:
-        import selenium  # noqa: F401
+        import selenium  # noqa: F401  (the browser driver the tests use)
     except ImportError:
         chromium = None
     if chromium and driver:
@@ -41,10 +40,10 @@ def test_a_missing_browser_fails_where_ci_is_set(monkeypatch):
 
 
 @pytest.fixture(scope='module')
-def built(tmp_path_factory):
-    """(store, dashboard folder, page path), the browser found first."""
+def built(tmp_path_factory, fixture_store):
+    """(store, dashboard folder, page path, browser)."""
     browser = find_browser()
-    store = write_store(str(tmp_path_factory.mktemp('mlflow')))
+    store = fixture_store
     out = str(tmp_path_factory.mktemp('dashboard'))
     path = dashboard.build(store['suites'] + ['table7'], store['uri'], out, log=lambda m: None)
     return store, out, path, browser
