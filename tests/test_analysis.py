@@ -322,7 +322,7 @@ def test_figures_plot_the_measured_numbers(built):
         x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
         have = np.flatnonzero(single['n'] > 0)
         np.testing.assert_array_equal(x, have)
-        np.testing.assert_allclose(y, single['mean'].iloc[have].astype(float))
+        np.testing.assert_allclose(np.asarray(y, float), single['mean'].iloc[have].astype(float))
         prm = [line for line in ax.lines if line.get_label().startswith('Faster R-CNN w/ PRM')]
         assert prm[0].get_ydata()[0] == points.loc['PRM', 'mean'], subset
 

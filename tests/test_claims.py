@@ -80,17 +80,18 @@ AP, H0, H1 = specs.AP, specs.H0, specs.H1
 SUBSETS = specs.FIG2_SUBSETS
 
 
+SINGLE = {'1:1': '1:1', '1:3': 'baseline', '1:5': '1:5', '1:7': '1:7', '1:9': '1:9'}  # ratio: arm
+
+
 def fig2_slopes(store):
     """Slope of each subset's mean AP against the positive fraction of the single-ratio arms."""
-    arms = {'1:1': '1:1', '1:3': 'baseline', '1:5': '1:5', '1:7': '1:7', '1:9': '1:9'}
-    x = [1 / (1 + int(r[2:])) for r in arms]
-    return {subset: np.polyfit(x, [logged(store, a, m).mean() for a in arms.values()], 1)[0]
+    x = [1 / (1 + int(r[2:])) for r in SINGLE]
+    return {subset: np.polyfit(x, [logged(store, a, m).mean() for a in SINGLE.values()], 1)[0]
             for subset, m in SUBSETS.items()}
 
 
 def best_single(store, metric):
-    arms = ('1:1', 'baseline', '1:5', '1:7', '1:9')
-    return max(arms, key=lambda a: logged(store, a, metric).mean())
+    return max(SINGLE.values(), key=lambda a: logged(store, a, metric).mean())
 
 
 def expected(cid, store, sign):
