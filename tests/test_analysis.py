@@ -1,12 +1,7 @@
 """Report on a fixture MLflow store: every table and figure is produced, cells are the seed
 statistics of the logged values, missing runs say "not run", a failed run is reported."""
 import os.path as osp
-import socket
 import statistics
-import subprocess
-import sys
-import time
-import urllib.request
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,6 +12,7 @@ from analysis import claims, figures, measures, paper_values, report, specs, tab
 from analysis.runs import Runs
 from prm_rga_cli import main
 from prm_rga.errors import InputError
+from test_cluster import BIN, Servers, answers, free_port, wait_for
 
 MISSING = 'table7'  # asked for, never run
 
@@ -237,29 +233,19 @@ def test_unknown_suites_give_an_empty_report(store, tmp_path):
 
 
 @pytest.fixture
-def server(store):
-    """`mlflow server` on the fixture store (what a cluster's tracking URI points at)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [osp.join(osp.dirname(sys.executable), 'mlflow'), 'server', '--backend-store-uri',
-         store['uri'], '--host', '127.0.0.1', '--port', str(port), '--workers', '1'],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def server(store, tmp_path):
+    """`mlflow server` on the fixture store (what a cluster's tracking URI points at), stopped
+    by its process group; one that never answers /health fails the test."""
+    servers, port = Servers(str(tmp_path)), free_port()
     url = f'http://127.0.0.1:{port}'
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f'{url}/health', timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError(f'mlflow server on {url} never answered /health')
+        servers.start('mlflow', [osp.join(BIN, 'mlflow'), 'server', '--backend-store-uri',
+                                 store['uri'], '--host', '127.0.0.1', '--port', str(port),
+                                 '--workers', '1'])
+        wait_for(lambda: answers(f'{url}/health'), f'mlflow server on {url}')
         yield url
     finally:
-        proc.terminate()
-        proc.wait(30)
+        servers.stop_all()
 
 
 def test_a_tracking_server_gives_the_same_runs(store, server, tmp_path):
@@ -277,9 +263,7 @@ def test_a_tracking_server_gives_the_same_runs(store, server, tmp_path):
 
 
 def test_unreachable_server_is_an_input_error():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with pytest.raises(InputError, match=f'127.0.0.1:{port}'):
         Runs(['quick'], f'http://127.0.0.1:{port}')
 
