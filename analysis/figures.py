@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis import intervals, measures, paper_values, specs  # noqa: E402
 
-BASE, RGA_LABEL = 'Faster R-CNN', 'Faster R-CNN w/ RGA'
+BASE, RGA_LABEL = specs.FIGURES['fig3']
 
 
 def _not_run(ax, needs: str):
@@ -94,7 +94,7 @@ def fig3(runs):
     panels = [('train/acc_pos/h0', 'training accuracy, positive proposals', 'iteration'),
               ('train/acc_neg/h0', 'training accuracy, negative proposals', 'iteration'),
               ('val/bbox_mAP', 'validation AP (%)', 'epoch')]
-    selectors = {BASE: specs.BASELINE, RGA_LABEL: specs.RGA}
+    selectors = specs.FIGURES['fig3']
     data = {label: measures.curves(runs, sel, [p[0] for p in panels])
             for label, sel in selectors.items()}
     for ax, (key, ylabel, xlabel), title in zip(axes, panels, ('Left', 'Middle', 'Right')):
@@ -119,7 +119,7 @@ def fig3(runs):
 
 def fig5(runs):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    selectors = {'PRM': specs.PRM, 'Mask R-CNN': specs.MASK}
+    selectors = specs.FIGURES['fig5']
     names = {'PRM': ('R-CNN1', 'R-CNN2'), 'Mask R-CNN': ('BBox head', 'Mask head')}
     for ax, (label, keys) in zip(axes, specs.FIG5_KEYS.items()):
         data = measures.curves(runs, selectors[label], keys)

@@ -108,6 +108,14 @@ BASELINE = {}
 FIG2_RATIOS = ('1:1', '1:3', '1:5', '1:7', '1:9')
 FIG2_SUBSETS = {'[1, 3]': 'val/gt1-3/bbox_mAP', '[8, ∞)': 'val/gt8-inf/bbox_mAP'}
 MASK = dict(detector='mask_rcnn')
+# The runs each figure of a suite's `analysis:` list draws: curve or panel -> selector.
+FIGURES = {
+    'fig1': {'Faster R-CNN': BASELINE},
+    'fig2': {**{r: dict(ratios=r) for r in FIG2_RATIOS}, 'PRM': PRM},
+    'fig3': {'Faster R-CNN': BASELINE, 'Faster R-CNN w/ RGA': RGA},
+    'fig5': {'PRM': PRM, 'Mask R-CNN': MASK},
+    'fig6': {'PRM': PRM},
+}
 FIG5_KEYS = {'PRM': ('train/grad_fnorm/h0', 'train/grad_fnorm/h1', 'train/grad_fnorm/sum'),
              'Mask R-CNN': ('train/grad_fnorm/bbox', 'train/grad_fnorm/mask',
                             'train/grad_fnorm/sum')}

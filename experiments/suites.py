@@ -154,12 +154,9 @@ def logs_checkpoint(suite: Suite, scale: str) -> bool:
     return scale == 'tiny' or bool(at.get('log_checkpoint'))
 
 
-def build_config(params: dict, scale: str, cfg_options=None, field='params',
-                 bases=None) -> tuple:
-    """The configs one trial trains: the base config of its detector and dataset with the
-    trial's ratios, sampling, RGA, schedule and seed applied, then config-key axes and the
-    scale's cfg_options. Two configs (one head each) when ensemble=separate. ``bases`` (path ->
-    Config) keeps the base configs read, for the next trial of the same suite."""
+def base_config(params: dict, scale: str, field='params') -> str:
+    """The path of the base config of a trial's detector, dataset and backbone at SCALE;
+    InputError where the scale has none (the tiny scale has one backbone)."""
     key = (params['detector'], params['dataset'])
     template = BASE_CONFIGS[scale].get(key)
     if template is None:
@@ -170,6 +167,16 @@ def build_config(params: dict, scale: str, cfg_options=None, field='params',
     path = osp.join(CONFIGS_DIR, template.format(backbone=params['backbone']))
     if not osp.isfile(path):
         raise InputError(f'{field}: config file not found: {path}')
+    return path
+
+
+def build_config(params: dict, scale: str, cfg_options=None, field='params',
+                 bases=None) -> tuple:
+    """The configs one trial trains: the base config of its detector and dataset with the
+    trial's ratios, sampling, RGA, schedule and seed applied, then config-key axes and the
+    scale's cfg_options. Two configs (one head each) when ensemble=separate. ``bases`` (path ->
+    Config) keeps the base configs read, for the next trial of the same suite."""
+    path = base_config(params, scale, field)
     ratios = params['ratios'].split(',')
     groups = [ratios] if params['ensemble'] == 'none' else [[r] for r in ratios]
     if params['ensemble'] == 'separate' and len(ratios) < 2:

@@ -118,6 +118,14 @@ def roi_inputs():
     return RoIInputs()
 
 
+@pytest.fixture(scope='session')
+def fixture_store(tmp_path_factory):
+    """tests/mlflow_store.py's store, written once for the report and dashboard tests (they
+    only read it)."""
+    from mlflow_store import write_store
+    return write_store(str(tmp_path_factory.mktemp('mlflow')))
+
+
 def tiny_scale_yaml(epochs: int = 1, gpus: int = 0) -> str:
     """The `scales:` block of a test suite file: tiny trials on the 16-image synthetic set
     (made by the test at $PRM_RGA_SYNTH), the small pretrained backbone, in-process data

@@ -1,6 +1,12 @@
 """A fixture MLflow store written with the MLflow client, laid out as the launcher writes suites
 (DESIGN.md): experiment = suite, a parent run, child runs with params, metric histories and
-artifacts, several seeds, and one broken run (FAILED, no metrics)."""
+artifacts, several seeds, and one broken run (FAILED, no metrics).
+
+The curves, artifacts and subset APs carry the paper's effects; ``sign=-1`` reverses each of
+them (positives fall, RGA learns positives slower and shifts negatives' accuracy, the summed
+gradient is larger than the sum of norms, the 1:9 head scores higher, more GT gives fewer RPN
+positives, subset slopes and PRM's subset gains flip), so that a claim check can be shown to
+say no."""
 import os
 import os.path as osp
 
@@ -40,7 +46,7 @@ def ratios_of(params):
     return [float(r.split(':')[1]) for r in params.get('ratios', '1:3').split(',')]
 
 
-def final_metrics(params, seed, ap):
+def final_metrics(params, seed, ap, sign=1):
     """Final val metrics (fractions, as MLflow holds them)."""
     ap = (ap + 0.3 * seed) / 100
     m = {'val/bbox_mAP': ap, 'val/bbox_mAP_50': ap + 0.2, 'val/bbox_mAP_75': ap + 0.02,
@@ -49,40 +55,45 @@ def final_metrics(params, seed, ap):
         m['val/bbox_mAP_l'] = -1.0
     ks = ratios_of(params)
     k = ks[0]  # single-head runs: fewer positives -> better on sparse, worse on crowded images
-    m['val/gt1-3/bbox_mAP'] = ap + 0.004 * k
-    m['val/gt8-inf/bbox_mAP'] = ap - 0.004 * k
+    m['val/gt1-3/bbox_mAP'] = ap + sign * 0.004 * k
+    m['val/gt8-inf/bbox_mAP'] = ap - sign * 0.004 * k
+    if params.get('dataset') == 'crowdhuman':  # CrowdHuman: mMR falls as AP rises
+        m.update({'val/mMR': 0.9 - ap, 'val/AP50': ap + 0.5})
     if params.get('ensemble') == 'separate':  # members' own evaluations (docs/mlflow-schema.md)
         return {**m, 'm0/val/bbox_mAP': ap - 0.003, 'm1/val/bbox_mAP': ap - 0.015}
     if len(ks) > 1:
-        m.update({'val/h0/bbox_mAP': ap - 0.005, 'val/h1/bbox_mAP': ap - 0.006,
-                  'val/gt1-3/bbox_mAP': ap + 0.04, 'val/gt8-inf/bbox_mAP': ap + 0.01})
+        m.update({'val/h0/bbox_mAP': ap - sign * 0.005, 'val/h1/bbox_mAP': ap - sign * 0.006,
+                  'val/gt1-3/bbox_mAP': ap + sign * 0.04, 'val/gt8-inf/bbox_mAP': ap + sign * 0.01})
     return m
 
 
-def histories(params, seed, steps=STEPS):
+def histories(params, seed, steps=STEPS, sign=1):
     rng = np.random.default_rng(seed)
     t = np.arange(steps) * STEPS / steps  # the same curve shape at any length
     rga = float(params.get('lambda0', 1)) > 1
+    rise = 1 - np.exp(-t / 15)
     out = {}
     for h, k in enumerate(ratios_of(params)):
-        out[f'train/num_pos/h{h}'] = 40 / (1 + k) * (1 - np.exp(-t / 15)) + 1
-        out[f'train/acc_pos/h{h}'] = 0.9 * (1 - np.exp(-t / (8 if rga else 20)))
-        out[f'train/acc_neg/h{h}'] = 0.97 + 0.005 * rng.standard_normal(steps)
+        out[f'train/num_pos/h{h}'] = 40 / (1 + k) * (rise if sign > 0 else 1 - rise) + 1
+        fast = rga == (sign > 0)
+        out[f'train/acc_pos/h{h}'] = 0.9 * (1 - np.exp(-t / (8 if fast else 20)))
+        out[f'train/acc_neg/h{h}'] = (0.97 + 0.005 * rng.standard_normal(steps) +
+                                      (0.05 if rga and sign < 0 else 0))
         out[f'train/grad_fnorm/h{h}'] = 1 + 0.2 * rng.random(steps)
     out['train/lambda'] = np.full(steps, float(params.get('lambda0', 1)))
     out['train/loss'] = 2 * np.exp(-t / 30)
     if params.get('detector') == 'mask_rcnn':
         out['train/grad_fnorm/bbox'] = 1 + 0.2 * rng.random(steps)
         out['train/grad_fnorm/mask'] = 0.5 + 0.1 * rng.random(steps)
-        out['train/grad_fnorm/sum'] = 0.8 * (out['train/grad_fnorm/bbox'] +
-                                             out['train/grad_fnorm/mask'])
-    elif 'train/grad_fnorm/h1' in out:
-        out['train/grad_fnorm/sum'] = 0.9 * (out['train/grad_fnorm/h0'] +
-                                             out['train/grad_fnorm/h1'])
+        parts = ('train/grad_fnorm/bbox', 'train/grad_fnorm/mask')
+    else:
+        parts = ('train/grad_fnorm/h0', 'train/grad_fnorm/h1')
+    if parts[1] in out:
+        out['train/grad_fnorm/sum'] = (1 - sign * 0.15) * (out[parts[0]] + out[parts[1]])
     return out
 
 
-def write_artifacts(root, params, seed):
+def write_artifacts(root, params, seed, sign=1):
     rng = np.random.default_rng(seed)
     os.makedirs(root)
     with open(osp.join(root, 'config.py'), 'w') as f:
@@ -91,20 +102,20 @@ def write_artifacts(root, params, seed):
     with open(osp.join(root, 'rpn_pos_vs_gt.csv'), 'w') as f:
         f.write('image_id,num_gt,num_pos\n')
         for i, g in enumerate(num_gt):
-            f.write(f'{i},{g},{int(g * 6 + rng.integers(0, 10))}\n')
+            f.write(f'{i},{g},{int((g if sign > 0 else 15 - g) * 6 + rng.integers(0, 10))}\n')
     n, c = 500, 5
     arrays = {'label': rng.integers(0, c + 1, n), 'image_id': rng.integers(0, 40, n)}
     for h, k in enumerate(ratios_of(params)):
         logits = rng.standard_normal((n, c + 1))
-        logits[:, c] += np.log1p(k)  # more negatives in training -> more background
+        logits[:, c] += sign * np.log1p(k)  # more negatives in training -> more background
         p = np.exp(logits)
         arrays[f'h{h}'] = (p / p.sum(1, keepdims=True)).astype(np.float32)
     np.savez(osp.join(root, 'scores.npz'), **arrays)
 
 
-def write_store(root: str, trials=TRIALS, broken=BROKEN, steps=STEPS) -> dict:
+def write_store(root: str, trials=TRIALS, broken=BROKEN, steps=STEPS, sign=1) -> dict:
     """Write the store under ROOT; return its tracking URI and the logged final metrics per
-    (suite, trial name, seed)."""
+    (suite, trial name, seed). ``sign=-1`` reverses the built-in effects (module doc)."""
     uri = f'sqlite:///{osp.join(root, "mlflow.db")}'
     client = MlflowClient(uri)
     logged = {}
@@ -132,15 +143,15 @@ def write_store(root: str, trials=TRIALS, broken=BROKEN, steps=STEPS) -> dict:
                     client.set_tag(rid, 'error', 'RuntimeError: CUDA out of memory')
                     client.set_terminated(rid, 'FAILED')
                     continue
-                final = final_metrics(params, seed, ap)
+                final = final_metrics(params, seed, ap, sign)
                 metrics = [Metric(k, float(v[i]), 0, i) for k, v in
-                           histories(params, seed, steps).items() for i in range(steps)]
+                           histories(params, seed, steps, sign).items() for i in range(steps)]
                 metrics += [Metric(k, v * (e + 1) / EPOCHS, 0, e + 1)
                             for k, v in final.items() for e in range(EPOCHS)]
                 for i in range(0, len(metrics), 1000):
                     client.log_batch(rid, metrics=metrics[i:i + 1000])
                 art = osp.join(root, 'staging', rid)
-                write_artifacts(art, logged_params, seed)
+                write_artifacts(art, logged_params, seed, sign)
                 client.log_artifacts(rid, art)
                 client.set_terminated(rid, 'FINISHED')
                 logged[(suite, name, seed)] = final

@@ -78,11 +78,20 @@ def test_dumps_match_an_independent_count(tmp_path, small_synth):
     # Independently: GT counts from the JSON, IoU by pycocotools on rescaled RPN proposals.
     coco = json.load(open(f'{small_synth}/annotations/instances_val.json'))
     model.eval()
-    expected = {}
+    expected, own_softmax = {}, {0: [], 1: []}
     with torch.no_grad():
         for batch in val_loader(small_synth):
             data = model.data_preprocessor(batch, False)
             x = model.extract_feat(data['inputs'])
+            # each head's own softmax over the proposals: mmdet's prediction by that head alone
+            # (test_head), without NMS, on the proposals in input-image coordinates
+            proposals = model.rpn_head.predict(x, data['data_samples'], rescale=False)
+            metas = [sample.metainfo for sample in data['data_samples']]
+            for i in own_softmax:
+                model.roi_head.test_head = i
+                own_softmax[i] += [r.scores for r in model.roi_head.predict_bbox(
+                    x, metas, copy.deepcopy(proposals), rcnn_test_cfg=None)]
+            model.roi_head.test_head = None
             for sample, props in zip(data['data_samples'],
                                      model.rpn_head.predict(x, data['data_samples'], rescale=True)):
                 gt = [a['bbox'] for a in coco['annotations']
@@ -102,6 +111,9 @@ def test_dumps_match_an_independent_count(tmp_path, small_synth):
     assert scores['h0'].dtype == np.float32
     np.testing.assert_allclose(scores['h0'].sum(1), 1, rtol=1e-5)
     assert not np.allclose(scores['h0'], scores['h1'])  # two different heads
+    for i, parts in own_softmax.items():
+        np.testing.assert_allclose(scores[f'h{i}'], torch.cat(parts).numpy(), rtol=1e-5,
+                                   atol=1e-7)
     for img_id, (_, num_pos, num) in expected.items():
         labels = scores['label'][scores['image_id'] == img_id]
         assert len(labels) == num and (labels < 5).sum() == num_pos

@@ -160,6 +160,22 @@ def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, 
     assert 'error: DivergedError' in out
 
 
+def test_resume_without_an_earlier_launch_exits_2(tmp_path, synth, capsys, monkeypatch):
+    """`make demo` runs `suite run quick --resume` and starts a new launch on exit 2: a store
+    without a launch of the suite is named, and no run is made."""
+    from prm_rga_cli import main
+    monkeypatch.setenv('PRM_RGA_SYNTH', synth)
+    path = tmp_path / 'launcher_test.yaml'
+    path.write_text(SUITE_YAML)
+    uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
+    assert main(['suite', 'run', str(path), '--resume', '--tracking-uri', uri,
+                 '--storage-path', f'{tmp_path}/tune', '--work-dir', f'{tmp_path}/work']) == 2
+    assert (f'--resume: no earlier launch of suite launcher_test at scale tiny in {uri}'
+            in capsys.readouterr().err)
+    assert trial_runs(uri, 'launcher_test')[1] == []
+    assert not osp.exists(tmp_path / 'work')
+
+
 def test_bad_input_fails_before_any_trial(tmp_path, synth):
     import socket
     with socket.socket() as s:

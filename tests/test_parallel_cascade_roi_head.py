@@ -62,3 +62,36 @@ def test_prm_cascade_trains_and_predicts(roi_inputs):
         single = head.predict(roi_inputs.x, roi_inputs.rpn_results(), roi_inputs.samples)
     assert len(results) == 2 and all(len(r) > 0 for r in results)
     assert not torch.equal(results[0].scores, single[0].scores)
+
+
+def test_each_stage_averages_its_heads_logits_and_regresses_with_its_regressing_head(
+        roi_inputs):
+    """Two heads per stage sharing their FC layers but not their classifiers and regressors:
+    averaging the logits is then one classifier with the mean weights, so the PRM cascade must
+    predict as mmdet's CascadeRoIHead whose stage heads are the regressing heads with that
+    classifier (scores, labels, boxes refined stage by stage)."""
+    torch.manual_seed(0)
+    prm = build(PRM).eval()
+    cascade = build(CASCADE).eval()
+    state = {}
+    with torch.no_grad():
+        for s, heads in enumerate(prm.bbox_head):
+            reg, other = int(heads.reg_index), 1 - int(heads.reg_index)
+            assert heads[reg].fc_cls.weight.ne(heads[other].fc_cls.weight).any()
+            assert heads[reg].fc_reg.weight.ne(heads[other].fc_reg.weight).any()
+            for name, p in heads[other].named_parameters():
+                if not name.startswith(('fc_cls', 'fc_reg')):
+                    p.copy_(dict(heads[reg].named_parameters())[name])
+            for name, v in heads[reg].state_dict().items():
+                if name.startswith('fc_cls'):
+                    v = (v + heads[other].state_dict()[name]) / 2
+                state[f'bbox_head.{s}.{name}'] = v
+    missing, unexpected = cascade.load_state_dict(state, strict=False)
+    assert not unexpected and all(not k.startswith('bbox_head.') for k in missing)
+    with torch.no_grad():
+        ours = prm.predict(roi_inputs.x, roi_inputs.rpn_results(), roi_inputs.samples)
+        ref = cascade.predict(roi_inputs.x, roi_inputs.rpn_results(), roi_inputs.samples)
+    for a, b in zip(ref, ours):
+        assert len(a) > 0 and torch.equal(a.labels, b.labels)
+        torch.testing.assert_close(b.scores, a.scores, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(b.bboxes, a.bboxes, rtol=1e-5, atol=1e-4)

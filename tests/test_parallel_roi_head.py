@@ -1,6 +1,7 @@
 """PRM: one head is mmdet's StandardRoIHead; several heads ensemble as the paper says."""
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,11 +10,13 @@ from mmengine.structures import InstanceData
 from conftest import RoIInputs, config
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
+from mmdet.structures.mask import BitmapMasks
 from prm_rga.errors import InputError
 from prm_rga.parallel_roi_head import sample_per_head
 
 TINY = 'tiny/faster-rcnn_tiny_synth.py'
 PRM = 'tiny/faster-rcnn_tiny_prm_synth.py'
+MASK_PRM = 'tiny/mask-rcnn_tiny_prm_synth.py'
 
 
 def build_roi_head(name, **overrides):
@@ -168,3 +171,34 @@ def test_regressing_head_known_from_checkpoint_without_train_cfg(roi_inputs):
         inference.predict(roi_inputs.x, roi_inputs.rpn_results(), roi_inputs.samples)
     inference.load_state_dict(trained.state_dict())
     assert int(inference.bbox_head.reg_index) == 0
+
+
+def test_mask_head_trains_on_the_regressing_heads_positives():
+    """Mask R-CNN with PRM: the mask loss is mmdet's Mask R-CNN loss of a StandardRoIHead that
+    samples as the regressing head (1:1) does, from the same seed; the 1:9 head's positives
+    would give another."""
+    cfg = config(MASK_PRM).model
+    parallel = build_roi_head(MASK_PRM)
+    reg = int(parallel.bbox_head.reg_index)
+    standard = cfg.roi_head.copy()
+    standard.pop('predict_each_head', None)
+    standard = MODELS.build(dict(standard, type='StandardRoIHead', test_cfg=cfg.test_cfg.rcnn,
+                                 bbox_head=cfg.roi_head.bbox_head[reg],
+                                 train_cfg=cfg.train_cfg.rcnn[reg]))
+    state = {k.replace(f'bbox_head.{reg}.', 'bbox_head.'): v
+             for k, v in parallel.state_dict().items()
+             if not k.startswith('bbox_head.') or k.startswith(f'bbox_head.{reg}.')}
+    missing, unexpected = standard.load_state_dict(state, strict=False)
+    assert not missing and not unexpected
+    inputs = RoIInputs(num_imgs=1)  # heads sample image by image: one image keeps the draws
+    for sample in inputs.samples:
+        masks = np.zeros((len(sample.gt_instances), 128, 128), np.uint8)
+        for mask, (x1, y1, x2, y2) in zip(masks, sample.gt_instances.bboxes.int().tolist()):
+            mask[y1:y2, x1:(x1 + x2) // 2 + 1] = 1  # the left half of the box
+        sample.gt_instances.masks = BitmapMasks(masks, 128, 128)
+    torch.manual_seed(1)
+    ours = parallel.loss(inputs.x, inputs.rpn_results(), inputs.samples)
+    torch.manual_seed(1)
+    ref = standard.loss(inputs.x, inputs.rpn_results(), inputs.samples)
+    torch.testing.assert_close(ours['loss_mask'], ref['loss_mask'], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(ours[f'h{reg}.loss_cls'], ref['loss_cls'], rtol=1e-6, atol=1e-7)

@@ -1,12 +1,13 @@
 """RGA: the optimizer step equals the paper's Appendix B update."""
 import copy
+import functools
 
 import pytest
 import torch
 from mmengine.optim import OptimWrapper
 from torch import nn
 
-from prm_rga import RGAOptimWrapper, rga_lambda
+from prm_rga import AmpRGAOptimWrapper, RGAOptimWrapper, rga_lambda
 from prm_rga.errors import InputError
 
 
@@ -171,3 +172,26 @@ def test_bad_settings_are_named():
                               head_prefixes=('roi_head.mask_head.', ))
     with pytest.raises(InputError, match='head_prefixes'):
         wrapper.initialize_count_status(model, 0, 10)
+
+
+def test_amp_wrapper_step_matches_appendix_b(monkeypatch):
+    """AmpRGAOptimWrapper (experiments.suites picks it for an AMP config) with a real loss
+    scaler, on CPU: the step of Appendix B on a step where the clip binds, the loss scale
+    cancelled (λ scales the scaled gradients, the scaler unscales before clipping)."""
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
+    monkeypatch.setattr(amp_optimizer_wrapper, 'GradScaler',
+                        functools.partial(torch.amp.GradScaler, 'cpu'))
+    T, t, lr, max_norm = 100, 10, 0.1, 0.5
+    x = torch.randn(8, 4)
+    ref, ours = ToyDetector(), ToyDetector()
+    appendix_b_step(ref, x, t, T, lr, max_norm=max_norm)
+    wrapper = AmpRGAOptimWrapper(optimizer=torch.optim.SGD(ours.parameters(), lr=lr),
+                                 lambda0=7.0, loss_scale=1024.0, clip_grad=dict(max_norm=max_norm))
+    wrapper.initialize_count_status(ours, t, T)
+    wrapper_step(ours, wrapper, x)
+    assert wrapper.loss_scaler.get_scale() == 1024.0  # the step was taken, not skipped
+    for (name, a), b in zip(ref.named_parameters(), ours.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+    assert wrapper.message_hub.get_scalar('train/lambda').current() == pytest.approx(
+        7 - 6 * t / T)

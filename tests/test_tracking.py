@@ -159,7 +159,7 @@ def test_notes_name_what_a_suite_reproduces_and_how_it_was_launched(tmp_path):
     suite = load_suite('quick')
     note = notes.experiment_note(suite)
     assert note.startswith('The embedded default\'s main job')
-    assert 'Reproduces Table 2, Fig. 1, Fig. 3, Fig. 5, Fig. 6 of the paper' in note
+    assert 'Reproduces Fig. 1, Fig. 3, Fig. 6 of the paper' in note
     parent = notes.parent_note(suite, 'tiny', 4, 'prm-rga suite run quick', 'abc123')
     assert '`prm-rga suite run quick` at commit `abc123`' in parent
     resumed = notes.resumed_note(parent, 'prm-rga suite run quick --resume', None)

@@ -71,7 +71,7 @@ if ! command -v chromedriver >/dev/null && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   if ! { apt_get install -y -q chromium chromium-driver ||
          { apt_get update -q && apt_get install -y -q chromium chromium-driver; }; } >>"$log" 2>&1; then
-    echo "[setup] could not install chromium (see $log): tests/test_dashboard.py will be skipped"
+    echo "[setup] could not install chromium (see $log): tests/test_dashboard.py will be skipped (and fail where \$CI is set)"
   fi
 fi
 touch "$VENV/.installed"
