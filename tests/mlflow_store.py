@@ -1,8 +1,14 @@
 """A fixture MLflow store written with the MLflow client, laid out as the launcher writes suites
 (DESIGN.md): experiment = suite, a parent run, child runs with params, metric histories and
 artifacts, several seeds, and one broken run (FAILED, no metrics)."""
+import contextlib
 import os
 import os.path as osp
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import numpy as np
 from mlflow import MlflowClient
@@ -146,3 +152,27 @@ def write_store(root: str, trials=TRIALS, broken=BROKEN, steps=STEPS) -> dict:
                 logged[(suite, name, seed)] = final
         client.set_terminated(parent.info.run_id, 'FINISHED')
     return dict(uri=uri, suites=suites, logged=logged)
+
+
+@contextlib.contextmanager
+def mlflow_server(backend_uri: str):
+    """`mlflow server` on BACKEND_URI (what a cluster's tracking URI points at): its URL."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [osp.join(osp.dirname(sys.executable), 'mlflow'), 'server', '--backend-store-uri',
+         backend_uri, '--host', '127.0.0.1', '--port', str(port), '--workers', '1'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f'{url}/health', timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -3,17 +3,13 @@ statistics of the logged values, missing runs say "not run", a failed run is rep
 import os.path as osp
 import socket
 import statistics
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pandas as pd
 import pytest
 
 from analysis import claims, paper_values, report, specs, tables
 from analysis.runs import Runs
-from mlflow_store import write_store
+from mlflow_store import mlflow_server, write_store
 from prm_rga_cli import main
 from prm_rga.errors import InputError
 
@@ -238,26 +234,8 @@ def test_unknown_suites_give_an_empty_report(store, tmp_path):
 
 @pytest.fixture
 def server(store):
-    """`mlflow server` on the fixture store (what a cluster's tracking URI points at)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [osp.join(osp.dirname(sys.executable), 'mlflow'), 'server', '--backend-store-uri',
-         store['uri'], '--host', '127.0.0.1', '--port', str(port), '--workers', '1'],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f'http://127.0.0.1:{port}'
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f'{url}/health', timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with mlflow_server(store['uri']) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_a_tracking_server_gives_the_same_runs(store, server, tmp_path):

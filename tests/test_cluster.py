@@ -163,7 +163,7 @@ def test_suite_on_a_ray_cluster_with_a_tracking_server(cluster, synth, tmp_path)
     path = suite_file(tmp_path, 1)
     code, out = run_cli(synth, 'suite', 'run', path, '--address', address, '--tracking-uri', uri,
                         '--storage-path', str(tmp_path / 'tune'), '--work-dir',
-                        str(tmp_path / 'work'), '--flush-interval', '1')
+                        str(tmp_path / 'work'), '--flush-interval', '1', '--calibrate-iters', '0')
     assert code == 0, out
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name('cluster_test')
@@ -267,7 +267,7 @@ def test_tracking_server_restart_mid_trial(cluster, synth, tmp_path):
     thread.start()
     code, out = run_cli(synth, 'suite', 'run', path, '--address', address, '--tracking-uri', uri,
                         '--storage-path', str(tmp_path / 'tune'), '--work-dir',
-                        str(tmp_path / 'work'), '--flush-interval', '1')
+                        str(tmp_path / 'work'), '--flush-interval', '1', '--calibrate-iters', '0')
     thread.join()
     assert 'restarted' in outage
     assert code == 0, out
