@@ -53,8 +53,9 @@ def main() -> None:
         env = dict(os.environ)
         if args.images is not None:  # another synthetic set than data/synth's
             env['PRM_RGA_SYNTH'] = osp.join(tmp, 'synth')
-        print('| suite | trials | estimated from | estimated wall | measured wall | error |')
-        print('|---|---:|---|---:|---:|---:|')
+        print('| suite | trials | estimated from | estimated wall | measured wall | error | '
+              'trial time, estimated vs measured |')
+        print('|---|---:|---|---:|---:|---:|---|')
         for name in args.suites:
             out = subprocess.run(
                 [sys.executable, '-m', 'prm_rga_cli', 'suite', 'run',
@@ -62,15 +63,17 @@ def main() -> None:
                  '--tracking-uri', f'sqlite:///{tmp}/mlruns/mlflow.db',
                  '--storage-path', osp.join(tmp, 'tune'), '--work-dir', osp.join(tmp, 'work')],
                 cwd=ROOT, env=env, capture_output=True, text=True).stdout
-            match = re.search(r'estimate against actual: wall (\S+) vs (\S+)', out)
+            match = re.search(r'estimate against actual: wall (\S+) vs (\S+)[^;]*(; trial time '
+                              r'(.*))?$', out, re.MULTILINE)
             if match is None:
                 sys.exit(f'{name}: no estimate against actual in the output:\n{out[-3000:]}')
-            sources = '; '.join(re.findall(r'^  \d+ trial\(s\) like [^:]+: ([^;(]+)', out,
-                                           re.MULTILINE))
+            sources = ', '.join(
+                f'{n} by {"history" if how.startswith("rates of") else "calibration"}'
+                for n, how in re.findall(r'^  (\d+) trial\(s\) like \S+: (.*)$', out, re.M))
             trials = re.search(r'^suite \S+: (\d+) trials', out, re.MULTILINE)[1]
-            guess, took = (seconds(t) for t in match.groups())
+            guess, took = seconds(match[1]), seconds(match[2])
             print(f'| {name} | {trials} | {sources} | {match[1]} | {match[2]} | '
-                  f'{100 * (took / guess - 1):+.0f}% |', flush=True)
+                  f'{100 * (took / guess - 1):+.0f}% | {match[4] or "-"} |', flush=True)
 
 
 def seconds(text: str) -> int:

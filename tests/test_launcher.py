@@ -196,7 +196,8 @@ def test_bad_input_fails_before_any_trial(tmp_path, synth):
     trials = [trial(synth, 'lambda0=1.0;seed=0')]
     with pytest.raises(InputError, match=f'http://127.0.0.1:{port}: no MLflow tracking server'):
         run_suite(SUITE, trials, launch_args(tmp_path, tracking_uri=f'http://127.0.0.1:{port}'))
-    greedy = [Trial('gpus=2', {'gpus': '2'}, trials[0].configs, {'CPU': 1, 'GPU': 2})]
+    greedy = [Trial('gpus=2', {**trials[0].params, 'gpus': '2'}, trials[0].configs,
+                    {'CPU': 1, 'GPU': 2})]
     args = launch_args(tmp_path)
     with pytest.raises(InputError, match=r'trial gpus=2 asks for 1 CPU, 2 GPU, more than any '
                        r'node of the Ray cluster has: nodes \{\d+ CPU\}'):
