@@ -453,7 +453,6 @@ def _init_ray(address: str) -> None:
     if address != 'local' and os.environ.get(PRETRAINED_ENV):
         kwargs['runtime_env'] = {'env_vars': {PRETRAINED_ENV: os.environ[PRETRAINED_ENV]}}
     if address not in ('local', 'auto'):
-        _check_reachable(address)
         import experiments
         import prm_rga
         kwargs.setdefault('runtime_env', {})['py_modules'] = [
@@ -565,6 +564,8 @@ def run_suite(suite, trials, args) -> int:
         for cfg in trial.configs:
             check_pretrained(cfg, f'trial {trial.name}: ')
     uri = args.tracking_uri or tracking.default_tracking_uri()
+    if args.address not in (None, 'local', 'auto'):  # refused even with nothing to train
+        _check_reachable(args.address)
     if args.dry_run:
         client = _readable_store(uri)
         plan = plan_launch(client, uri, suite, trials, args)

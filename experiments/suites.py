@@ -137,7 +137,7 @@ def expand(suite: Suite, scale: str, seeds=None) -> list:
                 configs = reseed(built, int(params['seed']))
             if len(configs) > 1:
                 params['member_seeds'] = ','.join(str(c.randomness.seed) for c in configs)
-            params['config_hash'] = config_hash(configs)
+            params['config_hash'] = config_hash(configs, max(resources.get('GPU', 0), 1))
             trials.append(Trial(_name(params, varying), params, configs, resources))
     names = [t.name for t in trials]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -256,15 +256,16 @@ def ensemble_config(configs, checkpoints) -> Config:
     return cfg
 
 
-def config_hash(configs) -> str:
+def config_hash(configs, processes: int = 1) -> str:
     """What decides a trial's result, as 12 hex digits (docs/mlflow-schema.md): its merged
-    configs (seed included), the versions of the synthetic set and backbone they make, the code
-    of prm_rga and the versions of the stack it trains with. The synthetic set's and backbone's
+    configs (seed included), the data-parallel PROCESSES it trains in (one per GPU: the batch
+    is per process), the versions of the synthetic set and backbone they make, the code of
+    prm_rga and the versions of the stack it trains with. The synthetic set's and backbone's
     folders do not count (`portable`), so that a clone at another path finds the same runs to
     reuse."""
     made = set(key for cfg in configs for key in ('synth_data', 'synth_backbone') if cfg.get(key))
-    text = json.dumps([[portable(cfg, cfg.to_dict()) for cfg in configs], code_version(),
-                       data_versions(made)], sort_keys=True)
+    text = json.dumps([[portable(cfg, cfg.to_dict()) for cfg in configs], processes,
+                       code_version(), data_versions(made)], sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 

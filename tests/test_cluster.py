@@ -234,7 +234,9 @@ def test_bad_cluster_input_fails_fast_without_runs(cluster, synth, tmp_path, mon
     assert main(['suite', 'run', path, '--address', address,
                  '--tracking-uri', f'http://127.0.0.1:{free_port()}']) == 2
     assert 'no MLflow tracking server answers there' in capsys.readouterr().err
-    assert main(['suite', 'run', str(gpu), '--address', address, '--tracking-uri', uri]) == 2
+    # --no-reuse: the first test's runs have these configs (resources aside)
+    assert main(['suite', 'run', str(gpu), '--address', address, '--tracking-uri', uri,
+                 '--no-reuse']) == 2
     err = capsys.readouterr().err
     assert 'asks for 1 CPU, 1 GPU, more than any node' in err and '{1 CPU}' in err, err
     assert [e.name for e in client.search_experiments()] == [e.name for e in before]

@@ -25,6 +25,7 @@ def test_config_hash_covers_config_seed_data_version_and_code(monkeypatch):
     base = config_hash((cfg, ))
     assert config_hash(suites.reseed((cfg, ), 0)) == base
     assert config_hash(suites.reseed((cfg, ), 1)) != base  # the seed
+    assert config_hash((cfg, ), processes=2) != base  # data-parallel on 2 GPUs
     changed = cfg.copy()
     changed.merge_from_dict({'model.rpn_head.loss_bbox.loss_weight': 2.0})
     assert config_hash((changed, )) != base  # one config key
