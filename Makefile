@@ -15,7 +15,8 @@ $(VENV)/.installed: pyproject.toml tools/setup.sh
 # The main job on the embedded default: the synthetic set (made once, cached in data/), the
 # quick suite on a private local Ray tracked in mlruns/, then its report and dashboard. A rerun
 # resumes the last quick launch (finished trials are kept); when there is none, or the suite
-# changed since, `--resume` exits 2 and a new launch starts.
+# or code changed since, `--resume` exits 2 and a new launch starts, which reuses every trial a
+# finished run in mlruns/ trained already: a second `make demo` trains nothing and says so.
 demo: setup
 	$(BIN)/prm-rga data synth --out data/synth
 	$(BIN)/prm-rga suite run quick --scale tiny --resume 2>/dev/null || { [ $$? -eq 2 ] && \

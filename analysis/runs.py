@@ -2,7 +2,8 @@
 
 Reads only what DESIGN.md's MLflow schema names: one experiment per suite; child runs carry the
 tags `suite`, `trial`, `scale`, the suite params and `config_hash`, final metrics, metric
-histories and artifacts. Never needs Ray.
+histories and artifacts; a trial a launch reused (tag `reused_from`) is read as the run that
+trained it. Never needs Ray.
 """
 import os
 import os.path as osp
@@ -14,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from analysis import specs
-from experiments import tracking
+from experiments import reuse, tracking
 from prm_rga_errors import InputError
 
 PARAMS = (*specs.DEFAULTS, 'seed')
@@ -78,7 +79,7 @@ class Runs:
         tracking.check_tracking_uri(self.tracking_uri)
 
     def _load(self) -> pd.DataFrame:
-        records = []
+        records, seen = [], set()
         for suite in self.suites:
             try:
                 exp = self.client.get_experiment_by_name(suite)
@@ -87,9 +88,13 @@ class Runs:
             if exp is None:
                 self.missing_suites.append(suite)
                 continue
-            records += [self._record(suite, run)
-                        for run in tracking.search_runs(self.client, [exp.experiment_id])
-                        if 'mlflow.parentRunId' in run.data.tags or 'trial' in run.data.tags]
+            runs = [run for run in tracking.search_runs(self.client, [exp.experiment_id])
+                    if 'mlflow.parentRunId' in run.data.tags or 'trial' in run.data.tags]
+            # a reused trial is its source run, counted once however many suites reuse it
+            for run in reuse.resolve(self.client, runs):
+                if run.info.run_id not in seen:
+                    seen.add(run.info.run_id)
+                    records.append(self._record(suite, run))
         columns = ['run_id', 'experiment_id', 'suite', 'trial', 'scale', 'status',
                    'start_time', 'end_time', 'error', 'config_axes', *PARAMS]
         return pd.DataFrame.from_records(records, columns=None if records else columns)

@@ -74,10 +74,15 @@ def dry_runs(root, sizes, naive: int) -> None:
     times = {}
     for trials, distinct in [(n, False) for n in sizes] + [(max(sizes), True)]:
         path = suite_file(root, trials, distinct)
-        seconds, mib = command(['suite', 'run', path, '--dry-run'], root)
+        # no calibration: the dry run's own work (its cost: bench_estimate.py)
+        seconds, mib = command(['suite', 'run', path, '--dry-run', '--calibrate-iters', '0'],
+                               root)
         suite = load_suite(path)
         times[trials, distinct] = work(lambda: run_suite(
-            suite, expand(suite, 'tiny'), argparse.Namespace(dry_run=True, scale='tiny')))
+            suite, expand(suite, 'tiny'), argparse.Namespace(
+                dry_run=True, scale='tiny', tracking_uri=f'sqlite:///{root}/none.db',
+                resume=False, no_reuse=False, calibrate_iters=0, address=None,
+                max_concurrent=None)))
         print(f'| {trials:,} | {trials if distinct else 100} | {seconds:.1f} s | {mib:.0f} MiB '
               f'| {times[trials, distinct]:.2f} s |', flush=True)
     small, large = min(sizes), max(sizes)

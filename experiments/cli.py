@@ -61,6 +61,13 @@ def add_commands(subparsers) -> None:
     p.add_argument('--resume', action='store_true',
                    help='continue the last launch of this suite and scale: finished trials '
                    'are kept, the others continue from their last checkpoint')
+    p.add_argument('--no-reuse', action='store_true',
+                   help='train every trial, even one whose config a finished run in the store '
+                   'already trained (default: such a trial reuses that run)')
+    p.add_argument('--calibrate-iters', type=int, default=5, metavar='N',
+                   help='for a trial with no finished run of its cost family in the store, '
+                   'time N training iterations and one evaluation here to estimate it '
+                   '(default 5; 0: no calibration, such trials are not estimated)')
     p.add_argument('--storage-path', metavar='PATH|URI',
                    help='Ray Tune experiment state and trial checkpoints (default: '
                    'outputs/tune; any URI Ray Tune accepts)')

@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ray
 from mlflow import MlflowClient
@@ -32,7 +32,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import find_latest_checkpoint
 from ray import tune
 
-from experiments import mlflow_backend, notes, suites, tracking
+from experiments import estimate, mlflow_backend, notes, reuse, suites, tracking
 from prm_rga_errors import InputError, check_creatable_dir
 from prm_rga.pretrained import ENV as PRETRAINED_ENV
 from prm_rga.pretrained import check_pretrained
@@ -56,17 +56,13 @@ def safe_name(name: str) -> str:
     return re.sub(r'[^A-Za-z0-9._=-]+', '_', name)
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "\\'") + "'"
-
-
 # --- MLflow runs -----------------------------------------------------------------------------
 
 def find_child_run(client, launch: Launch, trial_name: str):
     runs = tracking.search_runs(
         client, [launch.experiment_id],
-        filter_string=f'tags.`mlflow.parentRunId` = {_quote(launch.parent_run_id)} '
-        f'and tags.trial = {_quote(trial_name)}',
+        filter_string=f'tags.`mlflow.parentRunId` = {tracking.quote(launch.parent_run_id)} '
+        f'and tags.trial = {tracking.quote(trial_name)}',
         order_by=['attributes.start_time DESC'], max_results=1)
     return runs[0] if runs else None
 
@@ -75,7 +71,7 @@ def child_runs(client, experiment_id: str, parent_run_id: str) -> dict:
     """The trial runs of one launch, by trial name: all of them, however many pages."""
     runs = tracking.search_runs(
         client, [experiment_id],
-        filter_string=f'tags.`mlflow.parentRunId` = {_quote(parent_run_id)}')
+        filter_string=f'tags.`mlflow.parentRunId` = {tracking.quote(parent_run_id)}')
     return {run.data.tags['trial']: run for run in runs}
 
 
@@ -85,7 +81,7 @@ def start_child_run(client, launch: Launch, trial):
     if run is None:
         run = client.create_run(launch.experiment_id, run_name=trial.name, tags={
             'mlflow.parentRunId': launch.parent_run_id, 'suite': launch.suite,
-            'trial': trial.name, 'scale': launch.scale,
+            'trial': trial.name, 'scale': launch.scale, estimate.FAMILY: estimate.family(trial),
             notes.NOTE: notes.child_note(launch, trial.name)})
         client.log_batch(run.info.run_id,
                          params=[Param(k, str(v)) for k, v in trial.params.items()])
@@ -109,12 +105,18 @@ def start_child_run(client, launch: Launch, trial):
 class TuneReportHook(Hook):
     """Reports validation metrics to Ray Tune and every checkpoint mmengine saves as a Tune
     checkpoint (with the final checkpoints of the members trained before), so that a killed
-    trial resumes from its last epoch wherever Tune restarts it."""
+    trial resumes from its last epoch wherever Tune restarts it. Each report carries the
+    trial's ``progress``, the share of its iterations done (member ``index`` of ``members``),
+    for the launch's ETA."""
     priority = 'LOWEST'  # after CheckpointHook has written the epoch's checkpoint
 
-    def __init__(self, member: str = '', done: dict = None):
+    def __init__(self, member: str = '', done: dict = None, index: int = 0, members: int = 1):
         self.member, self.done = member, dict(done or {})
+        self.index, self.members = index, members
         self._reported = None
+
+    def _progress(self, runner) -> float:
+        return (self.index + runner.iter / max(runner.max_iters, 1)) / self.members
 
     def after_train_epoch(self, runner) -> None:
         path = find_latest_checkpoint(runner.work_dir)
@@ -125,13 +127,15 @@ class TuneReportHook(Hook):
                 dst = osp.join(tmp, member or '.', osp.basename(src))
                 os.makedirs(osp.dirname(dst), exist_ok=True)
                 shutil.copyfile(src, dst)
-            tune.report({'epoch': runner.epoch + 1, 'member': self.member},
+            tune.report({'epoch': runner.epoch + 1, 'member': self.member,
+                         'progress': self._progress(runner)},
                         checkpoint=tune.Checkpoint.from_directory(tmp))
         self._reported = path
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         scalars = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
         tune.report({'epoch': runner.epoch, 'member': self.member,
+                     'progress': self._progress(runner),
                      **tracking.metric_names(scalars)})
 
 
@@ -155,7 +159,8 @@ def _restore_checkpoints(work_dir: str) -> dict:
     return restored
 
 
-def _train_member(cfg, work_dir, launch, run_id, member, restored, done, processes=1):
+def _train_member(cfg, work_dir, launch, run_id, member, restored, done, processes=1,
+                  members=1):
     """Trains one config, logging to the trial's run; returns its last checkpoint. With
     ``processes`` > 1 (a trial given k GPUs) it trains data-parallel in k processes of this
     node (mmengine's pytorch launcher; rank 0 logs to MLflow). The config is saved as the run
@@ -164,6 +169,7 @@ def _train_member(cfg, work_dir, launch, run_id, member, restored, done, process
     cfg = with_eval_records(copy.deepcopy(cfg))
     os.makedirs(work_dir, exist_ok=True)
     cfg.dump(osp.join(work_dir, 'config.py'))
+    estimate.with_cost_hook(cfg)
     prefix = f'{member}/' if member else ''
     # mmengine keeps one visualizer per name and process
     cfg.visualizer.name = f'{safe_name(member or "trial")}-{uuid.uuid4().hex[:8]}'
@@ -178,7 +184,8 @@ def _train_member(cfg, work_dir, launch, run_id, member, restored, done, process
         mp.spawn(_train_rank, args=(processes, _free_port(), cfg, work_dir), nprocs=processes)
     else:  # in the Tune session: report epochs and checkpoints as they come
         cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [
-            dict(type='TuneReportHook', member=member, done=done)]
+            dict(type='TuneReportHook', member=member, done=done, index=len(done),
+                 members=members)]
         _train(cfg, work_dir)
     return find_latest_checkpoint(work_dir)
 
@@ -257,8 +264,10 @@ def _evaluate_ensemble(trial, checkpoints, work_dir, client, run_id) -> dict:
 
 
 def run_trial(config: dict, trials: dict, launch: Launch) -> None:
-    """The Tune trainable: trains the trial's config(s) and tracks them in its child run."""
+    """The Tune trainable: trains the trial's config(s) and tracks them in its child run, with
+    the rates its time was spent at (estimate.measured_rates) for later estimates."""
     import prm_rga  # noqa: F401  (registers the plugins in this worker)
+    started = time.monotonic()
     trial = trials[config['trial']]
     client = MlflowClient(launch.tracking_uri)
     run = start_child_run(client, launch, trial)
@@ -275,14 +284,22 @@ def run_trial(config: dict, trials: dict, launch: Launch) -> None:
         for member, cfg in zip(members, trial.configs):
             member_dir = osp.join(work_dir, member)
             done[member] = _train_member(cfg, member_dir, launch, run_id, member, restored, done,
-                                         processes=max(trial.resources.get('GPU', 0), 1))
+                                         processes=max(trial.resources.get('GPU', 0), 1),
+                                         members=len(members))
             tracking.log_run_artifacts(client, run_id, member_dir, member,
                                        done[member] if launch.log_checkpoint else None)
-        final = {}
+        final, extra_evals = {}, []
         if len(trial.configs) > 1:
+            evaluating = time.monotonic()
             final = _evaluate_ensemble(trial, [done[m] for m in members],
                                        osp.join(work_dir, 'ensemble'), client, run_id)
+            extra_evals.append(time.monotonic() - evaluating)
             tracking.log_run_artifacts(client, run_id, osp.join(work_dir, 'ensemble'))
+        wall = time.monotonic() - started
+        rates = estimate.measured_rates([osp.join(work_dir, m) for m in members], wall,
+                                        extra_evals)
+        if rates is not None:
+            estimate.log_rates(client, run_id, rates, wall)
         client.set_terminated(run_id, 'FINISHED')
     except BaseException as err:
         node = ray.util.get_node_ip_address()  # a path missing on one node is told apart
@@ -297,16 +314,37 @@ def _fmt_resources(resources: dict) -> str:
     return ', '.join(f'{v:g} {k}' for k, v in sorted(resources.items()) if v) or 'nothing'
 
 
-def print_trials(suite, trials) -> None:
+def print_trials(suite, trials, plan, est, free: dict, max_concurrent=None) -> None:
+    """The trials, what each asks for and is estimated to take (or the run it reuses), and the
+    suite's estimated wall time and CPU-/GPU-hours on the FREE resources."""
     width = max(len(t.name) for t in trials)
-    print(f'suite {suite.name}: {len(trials)} trials')
-    print(f'  {"trial":<{width}}  resources')
+    asks = {t.name: _fmt_resources(t.resources) for t in trials}
+    column = max(len(a) for a in asks.values())
+    print(f'suite {suite.name}: {len(trials)} trials, {len(plan.reused)} reused')
+    print(f'  {"trial":<{width}}  {"resources":<{column}}  estimate')
     for trial in trials:
-        print(f'  {trial.name:<{width}}  {_fmt_resources(trial.resources)}')
+        source, seconds = plan.reused.get(trial.name), est.seconds.get(trial.name, False)
+        cost = (f'reused: run {source.info.run_id} of suite {source.data.tags.get("suite")}'
+                if source else '?' if seconds is None
+                else 'finished in this launch' if seconds is False else _elapsed(seconds))
+        print(f'  {trial.name:<{width}}  {asks[trial.name]:<{column}}  {cost}')
+    to_train = [t for t in trials if t.name in est.seconds]
     total = Counter()
-    for trial in trials:
+    for trial in to_train:
         total.update({k: v for k, v in trial.resources.items() if v})
     print(f'  total if all ran at once: {_fmt_resources(total)}')
+    if not to_train:
+        print(f'estimate: nothing to train; {len(plan.reused)} reused trials at cost 0')
+        return
+    missing = len(to_train) - len(est.known(to_train))
+    print(f'estimate: {_elapsed(est.wall(to_train, free, max_concurrent))} wall on '
+          f'{_fmt_resources(free)} free'
+          + (f', at most {max_concurrent} at once' if max_concurrent else '')
+          + f'; {est.hours(to_train, "CPU"):.2f} CPU-hours, {est.hours(to_train, "GPU"):.2f} '
+          f'GPU-hours; {len(plan.reused)} reused trials at cost 0'
+          + (f'; {missing} trials not estimated, not counted' if missing else ''))
+    for line in est.sources:
+        print(f'  {line}')
 
 
 def _size(nbytes: float) -> str:
@@ -356,14 +394,32 @@ def _elapsed(seconds: float) -> str:
 
 class Progress(tune.Callback):
     """One line per change (or every ``every`` s): trials done / running / failed, elapsed time
-    and the time left at the pace of this launch. Pickled with the Tune experiment, so its
-    clock restarts in ``setup`` when a suite is resumed."""
+    and the time left: Tune's schedule (estimate.wall_time) of what is left of each trial,
+    a running one's at its own pace once it reported ``progress`` (share of its iterations),
+    else its estimate less the time it has run, and before any runs what is left of Ray
+    Tune's estimated start; at the pace of this launch when a trial has no estimate. Pickled
+    with the Tune experiment, so its clock restarts in ``setup`` when a suite is resumed."""
 
-    def __init__(self, title: str, total: int, every: float = 30.0):
-        self.title, self.total, self.every = title, total, every
+    def __init__(self, title: str, est, needs: dict, free: dict, max_concurrent=None,
+                 every: float = 30.0):
+        self.title, self.seconds, self.startup_s = title, est.seconds, est.startup_s
+        self.needs = needs
+        self.free, self.max_concurrent, self.every = free, max_concurrent, every
 
     def setup(self, **info):
         self.start, self.last, self.shown, self.initial = time.monotonic(), 0.0, None, None
+        self.running_since = {}
+
+    def _left(self, trial, now: float):
+        """Seconds TRIAL has left, or None when nothing tells."""
+        seconds = self.seconds.get(trial.config['trial'])
+        if trial.status != 'RUNNING':
+            return seconds
+        ran = now - self.running_since.setdefault(trial.trial_id, now)
+        done = (trial.last_result or {}).get('progress') or 0
+        if done > 0:
+            return ran * (1 - done) / done
+        return None if seconds is None else max(seconds - ran, 0.0)
 
     def on_step_end(self, iteration, trials, **info):
         counts = Counter(t.status for t in trials)
@@ -371,13 +427,21 @@ class Progress(tune.Callback):
         if self.initial is None:
             self.initial = done + failed
         now = time.monotonic()
+        left = [t for t in trials if t.status not in ('TERMINATED', 'ERROR')]
+        # running trials first: they hold their resources now
+        left.sort(key=lambda t: t.status != 'RUNNING')
+        times = [self._left(t, now) for t in left]
         if (done, failed, running) == self.shown and now - self.last < self.every:
             return
         elapsed, finished_here = now - self.start, done + failed - self.initial
-        left = self.total - done - failed
-        eta = '0:00:00' if not left else (
-            _elapsed(elapsed / finished_here * left) if finished_here else '?')
-        print(f'[{self.title}] {done}/{self.total} done, {running} running, {failed} failed | '
+        if None not in times:
+            starting = 0.0 if self.running_since else max(self.startup_s - elapsed, 0.0)
+            eta = _elapsed(starting + estimate.wall_time(
+                times, [self.needs[t.config['trial']] for t in left], self.free,
+                self.max_concurrent))
+        else:
+            eta = _elapsed(elapsed / finished_here * len(left)) if finished_here else '?'
+        print(f'[{self.title}] {done}/{len(trials)} done, {running} running, {failed} failed | '
               f'elapsed {_elapsed(elapsed)}, ETA {eta}', flush=True)
         self.shown, self.last = (done, failed, running), now
 
@@ -391,7 +455,6 @@ def _init_ray(address: str) -> None:
     if address != 'local' and os.environ.get(PRETRAINED_ENV):
         kwargs['runtime_env'] = {'env_vars': {PRETRAINED_ENV: os.environ[PRETRAINED_ENV]}}
     if address not in ('local', 'auto'):
-        _check_reachable(address)
         import experiments
         import prm_rga
         kwargs.setdefault('runtime_env', {})['py_modules'] = [
@@ -423,8 +486,8 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
 def _last_launch(client, experiment_id: str, suite: str, scale: str):
     runs = tracking.search_runs(
         client, [experiment_id], max_results=1, order_by=['attributes.start_time DESC'],
-        filter_string=f'tags.suite = {_quote(suite)} and tags.scale = {_quote(scale)} '
-        "and tags.tune_experiment LIKE '%'")
+        filter_string=f'tags.suite = {tracking.quote(suite)} and '
+        f"tags.scale = {tracking.quote(scale)} and tags.tune_experiment LIKE '%'")
     return runs[0] if runs else None
 
 
@@ -441,36 +504,107 @@ def make_synthetic_once(trials) -> None:
             done.append(spec)
 
 
+@dataclass
+class Plan:
+    """What a launch will do, read from the store before anything is written: the launch to
+    continue (``--resume``), its trial runs, and the trials reused (name -> source run)."""
+    experiment_id: str = None
+    parent: object = None
+    runs: dict = field(default_factory=dict)
+    reused: dict = field(default_factory=dict)
+
+    def to_train(self, trials) -> list:
+        """The trials Ray Tune runs: neither reused nor finished in the launch continued."""
+        finished = {name for name, run in self.runs.items() if run.info.status == 'FINISHED'}
+        return [t for t in trials if t.name not in self.reused and t.name not in finished]
+
+
+def plan_launch(client, uri: str, suite, trials, args) -> Plan:
+    """Reads the store only: with ``--resume`` the last launch (refused when it is missing or
+    its trials changed), its reuse records; the trials without a run in it are looked up by
+    content (reuse.find_sources) unless ``--no-reuse``."""
+    experiment = client.get_experiment_by_name(suite.name) if client else None
+    plan = Plan(experiment and experiment.experiment_id)
+    if args.resume:
+        if experiment is not None:
+            plan.parent = _last_launch(client, plan.experiment_id, suite.name, args.scale)
+        if plan.parent is None:
+            raise InputError(f'--resume: no earlier launch of suite {suite.name} at scale '
+                             f'{args.scale} in {uri}')
+        _check_same_trials(client, plan.experiment_id, plan.parent, trials)
+        plan.runs = child_runs(client, plan.experiment_id, plan.parent.info.run_id)
+        recorded = {name: run.data.tags[reuse.REUSED_FROM] for name, run in plan.runs.items()
+                    if reuse.REUSED_FROM in run.data.tags}
+        sources = reuse.runs_by_id(client, recorded.values())
+        plan.reused = {name: sources[src] for name, src in recorded.items() if src in sources}
+    if client is not None and not args.no_reuse:
+        plan.reused.update(reuse.find_sources(
+            client, [t for t in trials if t.name not in plan.runs]))
+    return plan
+
+
+def _readable_store(uri: str):
+    """A client on URI for a dry run, or None when there is nothing to read (no SQLite file, a
+    server that does not answer): a dry run creates nothing."""
+    if uri.startswith('sqlite:///') and not osp.isfile(uri[len('sqlite:///'):]):
+        return None
+    try:
+        tracking.check_tracking_uri(uri)
+    except InputError as err:
+        print(f'{err}: reuse not looked up')
+        return None
+    return MlflowClient(uri)
+
+
 def run_suite(suite, trials, args) -> int:
     """Runs (or with ``args.resume`` continues) the suite; 0 when every trial finished.
 
-    ``args``: scale, dry_run, address, tracking_uri, max_concurrent, resume, storage_path,
-    work_dir, max_failures (argparse defaults in experiments.cli), and command_line (set by
-    the dispatcher; written on the launch's parent run)."""
+    ``args``: scale, dry_run, address, tracking_uri, max_concurrent, resume, no_reuse,
+    storage_path, work_dir, max_failures (argparse defaults in experiments.cli), and
+    command_line (set by the dispatcher; written on the launch's parent run)."""
     if not trials:
         raise InputError(f'suite {suite.name}: no trials to run')
     names = [t.name for t in trials]
     if len(set(names)) != len(names):
         raise InputError(f'suite {suite.name}: trial names repeat: {sorted(names)}')
-    print_trials(suite, trials)
     for trial in trials:  # on the driver, before any run exists; workers check again
         for cfg in trial.configs:
             check_pretrained(cfg, f'trial {trial.name}: ')
-    if args.dry_run:
-        print(checkpoint_note(trials, suites.logs_checkpoint(suite, args.scale)))
-        return 0
     uri = args.tracking_uri or tracking.default_tracking_uri()
+    if args.address not in (None, 'local', 'auto'):  # refused even with nothing to train
+        _check_reachable(args.address)
+    if args.dry_run:
+        client = _readable_store(uri)
+        plan = plan_launch(client, uri, suite, trials, args)
+        to_train = plan.to_train(trials)
+        free = _local_resources()
+        if to_train and args.address not in (None, 'local'):  # the cluster's, as a launch sees
+            _init_ray(args.address)
+            free = _free_resources()
+            ray.shutdown()
+        est = estimate.estimate(client, to_train, args.calibrate_iters)
+        print_trials(suite, trials, plan, est, free, args.max_concurrent)
+        if to_train:
+            print(checkpoint_note(to_train, suites.logs_checkpoint(suite, args.scale)))
+        return 0
     tracking.check_tracking_uri(uri)
     _check_storage(_storage(args))
     check_creatable_dir(_work_root(args), '--work-dir')
-    make_synthetic_once(trials)
-    check_trial_data(trials)
     client = MlflowClient(uri)
-    parent = _resumed_launch(client, suite, trials, args, uri) if args.resume else None
+    plan = plan_launch(client, uri, suite, trials, args)
+    to_train = plan.to_train(trials)
+    if not to_train:
+        print_trials(suite, trials, plan, estimate.Estimate({}, []), {})
+        return _launch(suite, trials, args, client, uri, plan, estimate.Estimate({}, []), {})
+    make_synthetic_once(to_train)
+    check_trial_data(to_train)
     _init_ray(args.address)
     try:
-        check_resources(trials, ray.nodes(), ray.cluster_resources())
-        return _launch(client, suite, trials, args, uri, parent)
+        check_resources(to_train, ray.nodes(), ray.cluster_resources())
+        free = _free_resources()
+        est = estimate.estimate(client, to_train, args.calibrate_iters)
+        print_trials(suite, trials, plan, est, free, args.max_concurrent)
+        return _launch(suite, trials, args, client, uri, plan, est, free)
     finally:
         ray.shutdown()
 
@@ -510,49 +644,59 @@ def check_trial_data(trials) -> None:
     seen = set()
     for trial in trials:
         for cfg in trial.configs:
-            for field, dataset, path in data_files(cfg):
-                key = (field, path, json.dumps(dataset and dataset.to_dict(), sort_keys=True,
+            for name, dataset, path in data_files(cfg):
+                key = (name, path, json.dumps(dataset and dataset.to_dict(), sort_keys=True,
                                                default=str))
                 if key not in seen:
                     seen.add(key)
                     try:
-                        check_dataset(field, dataset, path)
+                        check_dataset(name, dataset, path)
                     except InputError as err:
                         raise InputError(f'trial {trial.name}: {err}') from None
 
 
+def _local_resources() -> dict:
+    """What a private local Ray would find free: this machine's CPUs and GPUs."""
+    import torch
+    return {'CPU': os.cpu_count() or 1, 'GPU': torch.cuda.device_count()}
+
+
+def _free_resources() -> dict:
+    return {k: v for k, v in ray.available_resources().items() if k in ('CPU', 'GPU')}
+
+
 def _check_same_trials(client, experiment_id: str, parent, trials) -> None:
-    """--resume continues the trials of the last launch: if the suite file or a config changed
-    since, continuing would mix two experiments in one run, so that is refused."""
+    """--resume continues the trials of the last launch: if the suite file, a config or the
+    code changed since, continuing would mix two experiments in one run, so that is refused."""
     hashes = {t.name: t.params['config_hash'] for t in trials}
     runs = child_runs(client, experiment_id, parent.info.run_id)
     changed = sorted(name for name, run in runs.items()
                      if hashes.get(name) != run.data.params.get('config_hash'))
     if changed:
         raise InputError(f'--resume: the trials {changed} of launch {parent.info.run_name} are '
-                         'not in the suite as it is now (the suite file or a config changed); '
-                         'run without --resume to start a new launch')
+                         'not in the suite as it is now (the suite file, a config or the code '
+                         'of prm_rga changed); run without --resume to start a new launch')
 
 
-def _resumed_launch(client, suite, trials, args, uri):
-    """The parent run of the launch ``--resume`` continues; InputError when there is none or its
-    trials changed. Read only: nothing is recorded before every check passed."""
-    experiment = client.get_experiment_by_name(suite.name)
-    parent = experiment and _last_launch(client, experiment.experiment_id, suite.name, args.scale)
-    if not parent:
-        raise InputError(f'--resume: no earlier launch of suite {suite.name} at scale '
-                         f'{args.scale} in {uri}')
-    _check_same_trials(client, experiment.experiment_id, parent, trials)
-    return parent
+def record_reused(client, launch: Launch, trial, source) -> None:
+    """The trial's child run in this launch, pointing at the run that trained it."""
+    run = client.create_run(launch.experiment_id, run_name=trial.name, tags={
+        'mlflow.parentRunId': launch.parent_run_id, 'suite': launch.suite,
+        'trial': trial.name, 'scale': launch.scale, reuse.REUSED_FROM: source.info.run_id,
+        notes.NOTE: notes.reused_note(launch, trial.name, source)})
+    client.log_batch(run.info.run_id,
+                     params=[Param(k, str(v)) for k, v in trial.params.items()])
+    client.set_terminated(run.info.run_id, 'FINISHED')
 
 
-def _launch(client, suite, trials, args, uri, parent) -> int:
-    """Records the launch (a new parent run, or PARENT resumed) and runs its trials on Tune."""
-    experiment_id = tracking.get_or_create_experiment(client, suite.name, uri)
+def _launch(suite, trials, args, client, uri, plan: Plan, est, free: dict) -> int:
+    experiment_id = plan.experiment_id or tracking.get_or_create_experiment(
+        client, suite.name, uri)
     if notes.NOTE not in client.get_experiment(experiment_id).tags:  # keep a note edited in the UI
         client.set_experiment_tag(experiment_id, notes.NOTE, notes.experiment_note(suite))
     commit = notes.git_commit()
     storage = _storage(args)
+    parent = plan.parent
     if parent is None:
         run_id = uuid.uuid4().hex[:8]
         name = f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-{run_id}'
@@ -574,40 +718,23 @@ def _launch(client, suite, trials, args, uri, parent) -> int:
                     flush_interval=args.flush_interval,
                     log_checkpoint=suites.logs_checkpoint(suite, args.scale))
     by_name = {t.name: t for t in trials}
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, trials=by_name, launch=launch),
-        lambda config: tune.PlacementGroupFactory(
-            [{k: v for k, v in by_name[config['trial']].resources.items() if v}]))
-    title = f'{suite.name} {args.scale}'
-    # Tune warns when checkpoints (num_to_keep=1) force experiment snapshots; tiny trials
-    # checkpoint every few seconds by design
-    os.environ.setdefault('TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S', '0')
+    for name, source in plan.reused.items():
+        if name not in plan.runs:
+            record_reused(client, launch, by_name[name], source)
+    to_train = plan.to_train(trials)
     started = time.monotonic()
-    try:
-        if args.resume and tune.Tuner.can_restore(tune_path):
-            tuner = tune.Tuner.restore(tune_path, trainable=trainable, resume_errored=True)
-        else:
-            tuner = tune.Tuner(
-                trainable, param_space={'trial': tune.grid_search(list(by_name))},
-                # reuse_actors: the next trial starts in a process that has torch and mmdet loaded
-                tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent,
-                                            reuse_actors=True),
-                run_config=tune.RunConfig(
-                    name=launch.name, storage_path=tune_path.rstrip('/').rsplit('/', 1)[0],
-                    failure_config=tune.FailureConfig(max_failures=args.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    callbacks=[Progress(title, len(trials))], verbose=0))
-        results = tuner.fit()
-    except BaseException:
-        for run in child_runs(client, launch.experiment_id, launch.parent_run_id).values():
-            if run.info.status == 'RUNNING':
-                client.set_terminated(run.info.run_id, 'KILLED')
-        client.set_terminated(parent.info.run_id, 'KILLED')
-        raise
+    progress = Progress(f'{suite.name} {args.scale}', est, {t.name: t.resources for t in trials},
+                        free, args.max_concurrent)
+    fit_start = time.time()
+    results = _tune(launch, by_name, to_train, args, tune_path, progress) if to_train else []
     # a trial whose actor never started has no config in its result: its error is kept aside
     errors = {(r.config or {}).get('trial'): r.error for r in results if r.error is not None}
     unattributed = errors.pop(None, None)
     runs = child_runs(client, launch.experiment_id, launch.parent_run_id)
+    begun = [r.info.start_time / 1000 for r in runs.values()
+             if r.info.start_time / 1000 >= fit_start]
+    if begun:  # Ray Tune's start, for later estimates (estimate.startup)
+        client.log_metric(parent.info.run_id, 'cost/startup_s', min(begun) - fit_start)
     failed, stopped = {}, []  # stopped: interrupted (Ctrl-C) without an error
     for name in by_name:
         run = runs.get(name)
@@ -626,8 +753,12 @@ def _launch(client, suite, trials, args, uri, parent) -> int:
     client.set_terminated(parent.info.run_id,
                           'FAILED' if failed else 'KILLED' if stopped else 'FINISHED')
     done = len(by_name) - len(failed) - len(stopped)
+    took = time.monotonic() - started
     print(f'suite {suite.name} ({args.scale}): {done} of {len(by_name)} trials finished, '
-          f'{len(failed)} failed, in {_elapsed(time.monotonic() - started)}')
+          f'{len(failed)} failed, in {_elapsed(took)}; {len(plan.reused)} reused, '
+          f'{len(to_train)} handed to Ray Tune' + ('' if to_train else ': nothing was trained'))
+    if est.known(to_train):
+        print(_against_actual(est, to_train, runs, took, free, args.max_concurrent))
     for name, error in failed.items():
         print(f'  FAILED {name}: {error}')
     for name in stopped:
@@ -635,6 +766,57 @@ def _launch(client, suite, trials, args, uri, parent) -> int:
     print(f'MLflow: experiment {suite.name!r}, parent run {parent.info.run_id} in {uri}'
           f'\n  trial work dirs: {osp.join(launch.work_root, launch.name)}')
     return 1 if failed or stopped else 0
+
+
+def _against_actual(est, to_train, runs, took: float, free, max_concurrent) -> str:
+    """The launch's estimate next to what it took: wall time, and the trials' own times
+    (``cost/wall_s``, this attempt's) summed over those that logged one."""
+    wall = est.wall(to_train, free, max_concurrent)
+    line = f'estimate against actual: wall {_elapsed(wall)} vs {_elapsed(took)}'
+    if wall:
+        line += f' ({100 * (took / wall - 1):+.0f}%)'
+    timed = [t for t in est.known(to_train)
+             if t.name in runs and 'cost/wall_s' in runs[t.name].data.metrics]
+    if timed:
+        guessed = sum(est.seconds[t.name] for t in timed)
+        actual = sum(runs[t.name].data.metrics['cost/wall_s'] for t in timed)
+        line += (f'; trial time {_elapsed(guessed)} vs {_elapsed(actual)} '
+                 f'({100 * (actual / guessed - 1):+.0f}%, {len(timed)} trials)')
+    return line
+
+
+def _tune(launch: Launch, by_name: dict, to_train: list, args, tune_path: str, progress):
+    """One Ray Tune experiment over the trials to train (a restored one with ``--resume``:
+    Tune keeps the trials it had, and those finished or reused since return at once)."""
+    client = MlflowClient(launch.tracking_uri)
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, trials=by_name, launch=launch),
+        lambda config: tune.PlacementGroupFactory(
+            [{k: v for k, v in by_name[config['trial']].resources.items() if v}]))
+    # Tune warns when checkpoints (num_to_keep=1) force experiment snapshots; tiny trials
+    # checkpoint every few seconds by design
+    os.environ.setdefault('TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S', '0')
+    try:
+        if args.resume and tune.Tuner.can_restore(tune_path):
+            tuner = tune.Tuner.restore(tune_path, trainable=trainable, resume_errored=True)
+        else:
+            tuner = tune.Tuner(
+                trainable, param_space={'trial': tune.grid_search([t.name for t in to_train])},
+                # reuse_actors: the next trial starts in a process that has torch and mmdet loaded
+                tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent,
+                                            reuse_actors=True),
+                run_config=tune.RunConfig(
+                    name=launch.name, storage_path=tune_path.rstrip('/').rsplit('/', 1)[0],
+                    failure_config=tune.FailureConfig(max_failures=args.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    callbacks=[progress], verbose=0))
+        return tuner.fit()
+    except BaseException:
+        for run in child_runs(client, launch.experiment_id, launch.parent_run_id).values():
+            if run.info.status == 'RUNNING':
+                client.set_terminated(run.info.run_id, 'KILLED')
+        client.set_terminated(launch.parent_run_id, 'KILLED')
+        raise
 
 
 def print_status(suite: str, args) -> int:
@@ -653,13 +835,19 @@ def print_status(suite: str, args) -> int:
     runs = child_runs(client, experiment.experiment_id, parent.info.run_id)
     print(f'suite {suite} ({parent.data.tags["scale"]}), launch {parent.info.run_name} '
           f'[{parent.info.status}]: {len(runs)} trial runs')
+    sources = reuse.runs_by_id(client, [run.data.tags[reuse.REUSED_FROM] for run in
+                                        runs.values() if reuse.REUSED_FROM in run.data.tags])
     width = max([len(name) for name in runs] + [5])
     print(f'  {"trial":<{width}}  {"status":<8}  {"val/bbox_mAP":>12}  {"run":<32}  node')
     for name, run in sorted(runs.items()):
-        ap = run.data.metrics.get('val/bbox_mAP')
+        source_id = run.data.tags.get(reuse.REUSED_FROM)
+        trained = sources.get(source_id, run)  # a reused trial: the run that trained it
+        ap = trained.data.metrics.get('val/bbox_mAP')
         print(f'  {name:<{width}}  {run.info.status:<8}  '
-              f'{"-" if ap is None else format(ap, ".4f"):>12}  {run.info.run_id:<32}  '
-              f'{run.data.tags.get("node", "-")}'
+              f'{"-" if ap is None else format(ap, ".4f"):>12}  {trained.info.run_id:<32}  '
+              + (f'reused from suite {trained.data.tags.get("suite")}' if source_id in sources
+                 else f'source run {source_id} is gone' if source_id
+                 else run.data.tags.get('node', '-'))
               + (f'\n    error: {run.data.tags["error"].splitlines()[0]}'
                  if 'error' in run.data.tags else ''))
     return 1 if any(run.info.status == 'FAILED' for run in runs.values()) else 0

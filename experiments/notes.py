@@ -77,6 +77,16 @@ def child_note(launch, trial_name: str) -> str:
         f'[{launch.name}]({parent}).', '', report_hint(launch.suite)])
 
 
+def reused_note(launch, trial_name: str, source) -> str:
+    """The description of a trial's run in a launch that reused SOURCE instead of training."""
+    link = f'#/experiments/{source.info.experiment_id}/runs/{source.info.run_id}'
+    return '\n'.join([
+        child_note(launch, trial_name), '',
+        f'Not trained in this launch: reused run [{source.info.run_name}]({link}) of suite '
+        f'`{source.data.tags.get("suite")}`, which trained the same config (`config_hash`; tag '
+        '`reused_from`). Its metrics, artifacts and model are there.'])
+
+
 def rerun_note(source, command_line: str, commit) -> str:
     """The description of a run trained again from SOURCE (`prm-rga train --run`)."""
     link = f'#/experiments/{source.info.experiment_id}/runs/{source.info.run_id}'

@@ -5,7 +5,9 @@ settings of one experiment as *params* (detector, ratios, lambda0, ...); `expand
 trials, each with the complete mmengine configs to train, built from one base config per
 detector and dataset by `build_config`. The whole file is validated before anything runs.
 """
+import ast
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -137,7 +139,7 @@ def expand(suite: Suite, scale: str, seeds=None) -> list:
                 configs = reseed(built, int(params['seed']))
             if len(configs) > 1:
                 params['member_seeds'] = ','.join(str(c.randomness.seed) for c in configs)
-            params['config_hash'] = config_hash(configs)
+            params['config_hash'] = config_hash(configs, max(resources.get('GPU', 0), 1))
             trials.append(Trial(_name(params, varying), params, configs, resources))
     names = [t.name for t in trials]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -263,9 +265,59 @@ def ensemble_config(configs, checkpoints) -> Config:
     return cfg
 
 
-def config_hash(configs) -> str:
-    text = json.dumps([c.to_dict() for c in configs], sort_keys=True, default=str)
+def config_hash(configs, processes: int = 1) -> str:
+    """What decides a trial's result, as 12 hex digits (docs/mlflow-schema.md): its merged
+    configs (seed included), the data-parallel PROCESSES it trains in (one per GPU: the batch
+    is per process), the versions of the synthetic set and backbone they make, the code of
+    prm_rga and the versions of the stack it trains with. The synthetic set's and backbone's
+    folders do not count (`portable`), so that a clone at another path finds the same runs to
+    reuse."""
+    made = set(key for cfg in configs for key in ('synth_data', 'synth_backbone') if cfg.get(key))
+    text = json.dumps([[portable(cfg, cfg.to_dict()) for cfg in configs], processes,
+                       code_version(), data_versions(made)], sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def portable(cfg, part) -> str:
+    """PART of CFG as JSON text in which the folders of the synthetic set and backbone CFG
+    makes read ``<synth_data>``, ``<synth_backbone>``: their content is fixed by their arguments
+    and version, wherever a clone keeps them."""
+    text = json.dumps(part, sort_keys=True, default=str)
+    folders = {key: cfg[key]['out_dir'].rstrip('/') for key in ('synth_data', 'synth_backbone')
+               if cfg.get(key)}
+    for key, folder in sorted(folders.items(), key=lambda kv: -len(kv[1])):  # nested folders
+        text = text.replace(folder, f'<{key}>')
+    return text
+
+
+def data_versions(made) -> dict:
+    """The generator versions of the synthetic data (``synth_data``) and backbone
+    (``synth_backbone``) a config makes: a new version means other images or weights."""
+    from prm_rga import synth_backbone
+    from prm_rga.datasets import synth
+    return {key: module.VERSION for key, module in
+            (('synth_data', synth), ('synth_backbone', synth_backbone)) if key in made}
+
+
+@functools.lru_cache(maxsize=None)
+def code_version() -> dict:
+    """The code a trial trains with: a hash of prm_rga's modules as parsed (comments,
+    docstrings and layout do not change it) and the versions of torch, mmcv, mmengine, mmdet."""
+    from importlib import metadata, util
+    root = util.find_spec('prm_rga').submodule_search_locations[0]
+    digest = hashlib.sha1()
+    for path in sorted(glob(osp.join(root, '**', '*.py'), recursive=True)):
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            body = getattr(node, 'body', None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        digest.update(osp.relpath(path, root).encode() + ast.dump(tree).encode())
+    return {'prm_rga': digest.hexdigest()[:12],
+            **{name: metadata.version(name) for name in ('torch', 'mmcv', 'mmengine', 'mmdet')}}
 
 
 def _set_heads(cfg: Config, fractions: list, sampling: str) -> None:

@@ -129,6 +129,11 @@ def get_or_create_experiment(client, name: str, tracking_uri: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
+def quote(value: str) -> str:
+    """VALUE as a string literal of MLflow's search syntax."""
+    return "'" + value.replace("'", "\\'") + "'"
+
+
 def search_runs(client, experiment_ids, filter_string: str = '', order_by=None,
                 max_results: int = None, page_size: int = 1000) -> list:
     """Every run the filter matches (at most ``max_results``), page by page: one call of

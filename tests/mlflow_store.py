@@ -7,12 +7,15 @@ them (positives fall, RGA learns positives slower and shifts negatives' accuracy
 gradient is larger than the sum of norms, the 1:9 head scores higher, more GT gives fewer RPN
 positives, subset slopes and PRM's subset gains flip), so that a claim check can be shown to
 say no."""
+import contextlib
 import os
 import os.path as osp
 
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+
+from test_cluster import BIN, Servers, answers, free_port, wait_for
 
 STEPS = 60  # training iterations logged per run
 EPOCHS = 3
@@ -157,3 +160,19 @@ def write_store(root: str, trials=TRIALS, broken=BROKEN, steps=STEPS, sign=1) ->
                 logged[(suite, name, seed)] = final
         client.set_terminated(parent.info.run_id, 'FINISHED')
     return dict(uri=uri, suites=suites, logged=logged)
+
+
+@contextlib.contextmanager
+def mlflow_server(backend_uri: str, root: str):
+    """`mlflow server` on BACKEND_URI (what a cluster's tracking URI points at), logging under
+    ROOT: its URL. Stopped by its process group; one that never answers /health fails."""
+    servers, port = Servers(root), free_port()
+    url = f'http://127.0.0.1:{port}'
+    try:
+        servers.start('mlflow', [osp.join(BIN, 'mlflow'), 'server', '--backend-store-uri',
+                                 backend_uri, '--host', '127.0.0.1', '--port', str(port),
+                                 '--workers', '1'])
+        wait_for(lambda: answers(f'{url}/health'), f'mlflow server on {url}')
+        yield url
+    finally:
+        servers.stop_all()

@@ -10,9 +10,10 @@ import pytest
 
 from analysis import claims, figures, measures, paper_values, report, specs, tables
 from analysis.runs import Runs
+from mlflow_store import mlflow_server, write_store
 from prm_rga_cli import main
 from prm_rga.errors import InputError
-from test_cluster import BIN, Servers, answers, free_port, wait_for
+from test_cluster import free_port
 
 MISSING = 'table7'  # asked for, never run
 
@@ -234,18 +235,8 @@ def test_a_suite_never_run_gives_an_empty_report(store, tmp_path):
 
 @pytest.fixture
 def server(store, tmp_path):
-    """`mlflow server` on the fixture store (what a cluster's tracking URI points at), stopped
-    by its process group; one that never answers /health fails the test."""
-    servers, port = Servers(str(tmp_path)), free_port()
-    url = f'http://127.0.0.1:{port}'
-    try:
-        servers.start('mlflow', [osp.join(BIN, 'mlflow'), 'server', '--backend-store-uri',
-                                 store['uri'], '--host', '127.0.0.1', '--port', str(port),
-                                 '--workers', '1'])
-        wait_for(lambda: answers(f'{url}/health'), f'mlflow server on {url}')
+    with mlflow_server(store['uri'], str(tmp_path)) as url:
         yield url
-    finally:
-        servers.stop_all()
 
 
 def test_a_tracking_server_gives_the_same_runs(store, server, tmp_path):

@@ -208,7 +208,9 @@ def test_bad_cluster_input_fails_fast_without_runs(cluster, synth, tmp_path, mon
     assert main(['suite', 'run', path, '--address', address,
                  '--tracking-uri', f'http://127.0.0.1:{free_port()}']) == 2
     assert 'no MLflow tracking server answers there' in capsys.readouterr().err
-    assert main(['suite', 'run', str(gpu), '--address', address, '--tracking-uri', uri]) == 2
+    # --no-reuse: the first test's runs have these configs (resources aside)
+    assert main(['suite', 'run', str(gpu), '--address', address, '--tracking-uri', uri,
+                 '--no-reuse']) == 2
     err = capsys.readouterr().err
     assert 'asks for 1 CPU, 1 GPU, more than any node' in err and '{1 CPU}' in err, err
     assert [e.name for e in client.search_experiments()] == [e.name for e in before]
@@ -244,7 +246,7 @@ def test_suite_on_a_ray_cluster_through_a_tracking_server_restart(cluster, synth
     thread.start()
     code, out = run_cli(synth, 'suite', 'run', path, '--address', address, '--tracking-uri', uri,
                         '--storage-path', str(tmp_path / 'tune'), '--work-dir',
-                        str(tmp_path / 'work'), '--flush-interval', '1')
+                        str(tmp_path / 'work'), '--flush-interval', '1', '--calibrate-iters', '0')
     thread.join()
     assert 'restarted' in outage
     assert code == 0, out

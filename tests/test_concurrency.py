@@ -98,11 +98,11 @@ def test_three_launches_at_once_on_a_new_directory(tmp_path, synth, monkeypatch,
             r.info.run_id for r in launches[name])  # one trial run a launch
         for run in launches[name] + kids:
             assert run.info.status == 'FINISHED', run.data.tags.get('error')
-        for run in kids:  # 2 iterations, validated once
-            assert {'train/loss', 'val/bbox_mAP'} <= set(run.data.metrics)
+        for run in kids:  # 2 iterations, validated once, the cost rates once at the end
+            assert {'train/loss', 'val/bbox_mAP', 'cost/step_s'} <= set(run.data.metrics)
             for key in run.data.metrics:
                 steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
-                assert steps == ([1, 2] if key.startswith('train/') else [1]), key
+                assert steps == {'train': [1, 2], 'cost': [0]}.get(key.split('/')[0], [1]), key
         trial_runs += kids
     assert [len(launches['alpha']), len(launches['beta'])] == [2, 1]
 

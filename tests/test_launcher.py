@@ -14,8 +14,10 @@ import pytest
 from mlflow import MlflowClient
 from mmengine.config import Config
 
+from analysis.runs import Runs
 from conftest import BACKBONE_OPTIONS, CONFIGS, tiny_scale_yaml
-from experiments import launcher, tracking
+from experiments import estimate, launcher, tracking
+
 from experiments.launcher import child_runs, print_status, run_suite
 from experiments.suites import Suite, Trial, config_hash
 from prm_rga.errors import InputError
@@ -55,7 +57,8 @@ SUITE = Suite('unit', '<tests>', 'tiny trials for the launcher tests', (), {})
 def launch_args(tmp, **overrides):
     args = dict(scale='tiny', dry_run=False, address=None,
                 tracking_uri=f'sqlite:///{tmp}/mlruns/mlflow.db', max_concurrent=None,
-                resume=False, storage_path=f'{tmp}/tune', work_dir=f'{tmp}/work',
+                resume=False, no_reuse=False, calibrate_iters=0, storage_path=f'{tmp}/tune',
+                work_dir=f'{tmp}/work',
                 max_failures=0, flush_interval=1.0, command_line='prm-rga suite run unit')
     args.update(overrides)
     return argparse.Namespace(**args)
@@ -107,6 +110,31 @@ def test_two_trial_suite_end_to_end(tmp_path, synth, capsys):
     rga = kids['lambda0=7.0;seed=0']
     assert [m.value for m in client.get_metric_history(rga.info.run_id, 'train/lambda')] == [7, 4]
     assert kids['lambda0=1.0;seed=0'].data.params['config_hash'] != rga.data.params['config_hash']
+    for run in kids.values():  # the rates later estimates of this family take
+        assert all(run.data.metrics[f'cost/{k}'] > 0 for k in ('step_s', 'eval_s', 'wall_s'))
+        assert run.data.metrics['cost/iters_per_epoch'] == 2
+        assert run.data.tags[estimate.FAMILY] == estimate.family(trials[0])
+
+    # another suite sharing the baseline: it trains only its new trial, estimated from the
+    # history of the family, and reuses the baseline's run; the report counts that run once
+    other = Suite('unit2', '<tests>', 'shares the baseline', (), {})
+    again = [trial(synth, 'lambda0=1.0;seed=0'),
+             trial(synth, 'lambda0=3.0;seed=0', 'faster-rcnn_tiny_rga_synth.py',
+                   **{'optim_wrapper.lambda0': 3.0})]
+    assert run_suite(other, again, args) == 0
+    out = capsys.readouterr().out
+    baseline = kids['lambda0=1.0;seed=0'].info.run_id
+    assert f'lambda0=1.0;seed=0  1 CPU  reused: run {baseline} of suite unit' in out, out
+    assert '1 trial(s) like lambda0=3.0;seed=0: rates of 2 finished run(s)' in out, out
+    assert re.search(r'\[unit2 tiny\] 0/1 done, \d running, 0 failed \| elapsed 0:00:\d\d, '
+                     r'ETA 0:', out), out
+    assert '2 of 2 trials finished, 0 failed' in out and '1 reused, 1 handed to Ray Tune' in out
+    assert re.search(r'estimate against actual: wall 0:\d\d:\d\d vs 0:\d\d:\d\d '
+                     r'\([+-]\d+%\); trial time .* 1 trials\)', out), out
+    frame = Runs(['unit', 'unit2'], args.tracking_uri, cache_dir=str(tmp_path / 'cache')).frame
+    assert len(frame) == 3 and frame['run_id'].is_unique and baseline in set(frame['run_id'])
+    assert run_suite(other, again, launch_args(tmp_path, resume=True)) == 0
+    assert 'nothing was trained' in capsys.readouterr().out
 
 
 SUITE_YAML = """
@@ -128,7 +156,8 @@ def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, 
     uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
     common = ['--tracking-uri', uri]
     assert main(['suite', 'run', str(path), *common, '--storage-path', f'{tmp_path}/tune',
-                 '--work-dir', f'{tmp_path}/work', '--flush-interval', '1']) == 1
+                 '--work-dir', f'{tmp_path}/work', '--flush-interval', '1',
+                 '--calibrate-iters', '0']) == 1
     out = capsys.readouterr().out
     ensemble = 'ratios=1:1,1:9;ensemble=separate;model.rpn_head.loss_bbox.loss_weight=1.0;seed=0'
     diverged = 'ratios=1:3;ensemble=none;model.rpn_head.loss_bbox.loss_weight=.nan;seed=0'
@@ -188,7 +217,8 @@ def test_bad_input_fails_before_any_trial(tmp_path, synth):
     trials = [trial(synth, 'lambda0=1.0;seed=0')]
     with pytest.raises(InputError, match=f'http://127.0.0.1:{port}: no MLflow tracking server'):
         run_suite(SUITE, trials, launch_args(tmp_path, tracking_uri=f'http://127.0.0.1:{port}'))
-    greedy = [Trial('gpus=2', {'gpus': '2'}, trials[0].configs, {'CPU': 1, 'GPU': 2})]
+    greedy = [Trial('gpus=2', {**trials[0].params, 'gpus': '2'}, trials[0].configs,
+                    {'CPU': 1, 'GPU': 2})]
     args = launch_args(tmp_path)
     with pytest.raises(InputError, match=r'trial gpus=2 asks for 1 CPU, 2 GPU, more than any '
                        r'node of the Ray cluster has: nodes \{\d+ CPU\}'):

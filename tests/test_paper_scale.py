@@ -165,7 +165,7 @@ def paper_suite(tmp_path) -> str:
 def suite_args(tmp_path):
     return ['--scale', 'paper', '--tracking-uri', f'sqlite:///{tmp_path}/mlruns/mlflow.db',
             '--storage-path', f'{tmp_path}/tune', '--work-dir', f'{tmp_path}/work',
-            '--flush-interval', '1']
+            '--flush-interval', '1', '--calibrate-iters', '0']
 
 
 def test_paper_scale_suite_trial_on_cpu(tmp_path, paper_env, monkeypatch, torch_home, capsys):
