@@ -96,7 +96,7 @@ class Runs:
                     seen.add(run.info.run_id)
                     records.append(self._record(suite, run))
         columns = ['run_id', 'experiment_id', 'suite', 'trial', 'scale', 'status',
-                   'start_time', 'end_time', 'error', 'config_axes', *PARAMS]
+                   'start_time', 'end_time', 'error', 'config_hash', 'config_axes', *PARAMS]
         return pd.DataFrame.from_records(records, columns=None if records else columns)
 
     @staticmethod
@@ -105,7 +105,8 @@ class Runs:
         rec = dict(run_id=info.run_id, experiment_id=info.experiment_id,
                    suite=tags.get('suite', suite), trial=tags.get('trial', info.run_name),
                    scale=tags.get('scale'), status=info.status, start_time=info.start_time,
-                   end_time=info.end_time, error=tags.get('error', ''), seed=None)
+                   end_time=info.end_time, error=tags.get('error', ''),
+                   config_hash=run.data.params.get('config_hash'), seed=None)
         rec.update(normalize({k: v for k, v in run.data.params.items() if k in PARAMS}))
         # Config-key axes (dotted params) make a variant that no paper row describes.
         rec['config_axes'] = ';'.join(f'{k}={v}' for k, v in sorted(run.data.params.items())

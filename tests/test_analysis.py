@@ -55,6 +55,8 @@ def test_every_table_and_figure_is_written(built):
             assert osp.getsize(paths[ext]) > 1000
     for name in ('claims.csv', 'runs.csv', 'report.md'):
         assert osp.getsize(osp.join(built.out, name)) > 0
+    runs = pd.read_csv(osp.join(built.out, 'runs.csv'))
+    assert len(runs) == len(built.runs.frame) and set(runs['config_hash']) == {'abc'}
 
 
 def test_cell_is_mean_std_n_of_the_seeds(store, built):
