@@ -1,7 +1,8 @@
 """The README and docs/*.md: every relative link points at a file that exists, every `#anchor` at
-a heading of its page, and the README's verdict summary matches the claims.csv it cites."""
-import csv
+a heading of its page, and the README's verdict summary is the one tools/readme_verdicts.py writes
+from the report it cites."""
 import glob
+import importlib.util
 import os.path as osp
 import re
 import unicodedata
@@ -9,7 +10,8 @@ import unicodedata
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PAGES = ['README.md'] + sorted(osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'docs', '*.md')))
+PAGES = ['README.md'] + sorted(osp.relpath(p, ROOT)
+                               for p in glob.glob(osp.join(ROOT, 'docs', '*.md')))
 
 FENCE = re.compile(r'^(```|~~~).*?^\1[ \t]*$', re.M | re.S)
 CODE_SPAN = re.compile(r'(`+)(?!`).*?(?<!`)\1(?!`)', re.S)
@@ -104,31 +106,18 @@ def test_the_two_commands():
     assert sections[0] == 'Two commands' and sections[1].startswith('Verdicts')
 
 
-def verdict_section():
+def test_the_verdicts_are_written_by_the_tool():
+    """The README's verdict summary is what tools/readme_verdicts.py writes from the committed
+    report it cites, never a hand edit: regenerate it with that tool after a new report."""
+    spec = importlib.util.spec_from_file_location(
+        'readme_verdicts', osp.join(ROOT, 'tools', 'readme_verdicts.py'))
+    readme_verdicts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(readme_verdicts)
     readme = read('README.md')
-    assert readme.count('<!-- verdicts:start -->') == 1 == readme.count('<!-- verdicts:end -->')
-    start = readme.index('<!-- verdicts:start -->')
-    end = readme.index('<!-- verdicts:end -->')
-    assert start < end
-    return readme[start:end]
-
-
-def test_verdicts_match_their_claims_csv():
-    section = verdict_section()
-    sources = sorted({t for t in links(section) if t.endswith('claims.csv')})
-    assert len(sources) == 1, f'the verdict summary cites one claims.csv, not {sources}'
-    with open(osp.join(ROOT, sources[0]), encoding='utf-8') as f:
-        claims = {row['id']: row['verdict'] for row in csv.DictReader(f)}
-    rows = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip('|').split('|')]
-        if line.startswith('| `') and len(cells) > 2:
-            rows[cells[0].strip('`')] = cells[2].strip('*')
-    assert rows == claims
-    counts = {v: list(claims.values()).count(v)
-              for v in ('holds', 'inconclusive', 'contradicted', 'not enough runs')}
-    said = re.search(r'Of the paper\'s (\d+) claims, \*\*(\d+) hold\*\*, \*\*(\d+) are inconclusive\*\*,'
-                     r' \*\*(\d+) are contradicted\*\* and\s+\*\*(\d+) have not enough runs\*\*', section)
-    assert said, 'the verdict summary says how many claims hold, are inconclusive, contradicted, ...'
-    assert [int(n) for n in said.groups()] == [len(claims), counts['holds'], counts['inconclusive'],
-                                             counts['contradicted'], counts['not enough runs']]
+    start, end = readme_verdicts.START, readme_verdicts.END
+    assert readme.count(start) == 1 == readme.count(end), 'one verdicts:start ... verdicts:end'
+    section = readme[readme.index(start):readme.index(end) + len(end)]
+    cited = re.match(re.escape(start) + r'\nFrom \[([^\]]+)/report\.md\]', section)
+    assert cited, 'the verdict summary names its report first'
+    assert section == readme_verdicts.block(cited.group(1)), \
+        f'run: python tools/readme_verdicts.py {cited.group(1)}'
