@@ -1,7 +1,8 @@
 """Writes the README's verdict summary from a committed report, so that it is never edited by
 hand: `python tools/readme_verdicts.py docs/reproduction` replaces what lies between the
 README's `<!-- verdicts:start -->` and `<!-- verdicts:end -->` with the claims of that report's
-claims.csv (analysis.claims.summary, links into the report folder)."""
+claims.csv (analysis.claims.summary, links into the report folder); tests/test_docs.py checks
+that the README says what that claims.csv says."""
 import argparse
 import os.path as osp
 import re
