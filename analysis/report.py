@@ -93,12 +93,20 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
 def markdown(report: Report) -> str:
     """Everything in one Markdown page: run summary, claim verdicts, figures, tables."""
     from analysis import claims, tables
+    from experiments import notes
     runs = report.runs
     lines = [f'# Report: {", ".join(runs.suites)}', '',
              f'Store `{runs.tracking_uri}`, scale `{runs.scale}`, {len(runs.frame)} trial runs.',
              '']
     if report.unfinished:
         lines += [f'Suites without a finished run: {", ".join(report.unfinished)}.', '']
+    launches = runs.launches()
+    if launches:
+        lines += ['The launches that trained these runs, as their parent runs record them:', '']
+        lines += [f'- `{p.info.run_name}` (run {p.info.run_id}): ' + ' '.join(
+            line for line in p.data.tags.get(notes.NOTE, '').splitlines()
+            if line.startswith(('Started by', 'Resumed by'))) for p in launches]
+        lines.append('')
     if len(report.problems):
         lines += ['Runs that did not finish (not counted):', '']
         lines += [f'- {p.suite} / {p.trial}: {p.status}, {p.error or "no error recorded"}'
