@@ -96,8 +96,9 @@ def markdown(report: Report) -> str:
     from experiments import notes
     runs = report.runs
     lines = [f'# Report: {", ".join(runs.suites)}', '',
-             f'Store `{runs.tracking_uri}`, scale `{runs.scale}`, {len(runs.frame)} trial runs.',
-             '']
+             f'Store `{runs.tracking_uri}`, scale `{runs.scale}`, {len(runs.frame)} trial runs. '
+             f'Written by `prm-rga report {" ".join(runs.suites)}`, '
+             + notes.at_commit(notes.git_commit()) + '.', '']
     if report.unfinished:
         lines += [f'Suites without a finished run: {", ".join(report.unfinished)}.', '']
     launches = runs.launches()

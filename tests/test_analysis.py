@@ -187,6 +187,7 @@ def test_claim_verdicts(built):
     # the fixture's runs predate the evaluation records: the report names them
     assert built.no_records and all(v == 'no eval_records.npz' for v in built.no_records.values())
     md = open(osp.join(built.out, 'report.md'), encoding='utf-8').read()
+    assert f'Written by `prm-rga report {" ".join(built.runs.suites)}`, at commit `' in md
     for suite in sorted(set(built.runs.frame['suite'])):  # the launches that trained the runs
         assert f'-tiny-launch` (run ' in md and \
             f'Started by `prm-rga suite run {suite}` at commit `c0ffee`.' in md, suite
