@@ -11,6 +11,7 @@ last epoch on any node.
 """
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import os.path as osp
@@ -742,9 +743,20 @@ def _free_resources() -> dict:
     return {k: v for k, v in ray.available_resources().items() if k in ('CPU', 'GPU')}
 
 
+TRIAL_SET = 'trial_set'  # on a launch's parent run: trial_set() of the trials it was made for
+
+
+def trial_set(trials) -> str:
+    """The trials of a launch, as 12 hex digits of their names and config hashes."""
+    text = json.dumps(sorted((t.name, t.params['config_hash']) for t in trials))
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 def _check_same_trials(client, experiment_id: str, parent, trials) -> None:
-    """--resume continues the trials of the last launch: if the suite file, a config or the
-    code changed since, continuing would mix two experiments in one run, so that is refused."""
+    """--resume continues the trials of the last launch: if the suite file, its seeds, a config
+    or the code changed since, continuing would mix two experiments in one run (and Ray Tune
+    restores only the trials it had: one added since would never run), so that is refused. A
+    launch made before ``trial_set`` was recorded is checked on its trial runs only."""
     hashes = {t.name: t.params['config_hash'] for t in trials}
     runs = child_runs(client, experiment_id, parent.info.run_id)
     changed = sorted(name for name, run in runs.items()
@@ -753,6 +765,12 @@ def _check_same_trials(client, experiment_id: str, parent, trials) -> None:
         raise InputError(f'--resume: the trials {changed} of launch {parent.info.run_name} are '
                          'not in the suite as it is now (the suite file, a config or the code '
                          'of prm_rga changed); run without --resume to start a new launch')
+    made_for = parent.data.tags.get(TRIAL_SET)
+    if made_for is not None and made_for != trial_set(trials):
+        raise InputError(f'--resume: launch {parent.info.run_name} was made for other trials '
+                         f'than the {len(trials)} of the suite as it is now (--seeds, the suite '
+                         'file, a config or the code of prm_rga changed); run without --resume '
+                         'to start a new launch')
 
 
 def record_reused(client, launch: Launch, trial, source) -> None:
@@ -779,7 +797,7 @@ def _launch(suite, trials, args, client, uri, plan: Plan, est, free: dict) -> in
         name = f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-{run_id}'
         parent = client.create_run(experiment_id, run_name=name, tags={
             'suite': suite.name, 'scale': args.scale,
-            'tune_experiment': f'{storage.rstrip("/")}/{name}',
+            'tune_experiment': f'{storage.rstrip("/")}/{name}', TRIAL_SET: trial_set(trials),
             notes.NOTE: notes.parent_note(suite, args.scale, len(trials), args.command_line,
                                           commit),
             **({notes.GIT_COMMIT: commit} if commit else {})})
