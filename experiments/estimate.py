@@ -12,9 +12,11 @@ do not change the cost), once per command however many suites it plans (`Estimat
 suite's wall time is Ray Tune's first-come schedule of the trials on the free resources, at
 most ``max_concurrent`` at once.
 """
+import contextlib
 import copy
 import hashlib
 import heapq
+import io
 import json
 import math
 import os.path as osp
@@ -133,6 +135,11 @@ def history(client, experiments, fam: str):
                     for k in RATES}), len(runs)
 
 
+def _quiet():
+    """pycocotools prints as it loads and evaluates: the dry run's output stays the tables."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
 def calibrate(trial, iters: int) -> Rates:
     """The rates of TRIAL's first detector measured here: ITERS + 1 training iterations (the
     first warms up: not counted) and one evaluation of a few val images, scaled to the full val
@@ -150,20 +157,21 @@ def calibrate(trial, iters: int) -> Rates:
     cfg.model.backbone.init_cfg = None
     make_synthetic(cfg)  # the data set as the trial has it (made once, cached)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    full = {split: len(DATASETS.build(copy.deepcopy(cfg[f'{split}_dataloader'].dataset)))
-            for split in ('train', 'val')}
+    with _quiet():
+        full = {split: len(DATASETS.build(copy.deepcopy(cfg[f'{split}_dataloader'].dataset)))
+                for split in ('train', 'val')}
     batch = {split: cfg[f'{split}_dataloader'].batch_size for split in ('train', 'val')}
     val_images = min(full['val'], max(batch['val'], CALIBRATION_VAL_IMAGES))
     cfg.merge_from_dict({'train_dataloader.dataset.indices': batch['train'] * (iters + 1),
                          'val_dataloader.dataset.indices': val_images,
                          'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1})
     with_cost_hook(cfg)
-    cfg.log_level = 'ERROR'  # the dry run's output stays the trial table
+    cfg.log_level = 'ERROR'  # the dry run's output stays the tables
     cfg.visualizer.name = f'calibration-{uuid.uuid4().hex[:8]}'  # one per name and process
     threads = torch.get_num_threads()
     torch.set_num_threads(max(int(trial.resources.get('CPU', 1)), 1))
     try:
-        with tempfile.TemporaryDirectory() as work_dir:
+        with tempfile.TemporaryDirectory() as work_dir, _quiet():
             start = time.perf_counter()
             runner = make_runner(cfg, Namespace(work_dir=work_dir, config=''))
             runner.train()
