@@ -148,6 +148,9 @@ variants:
 """ + tiny_scale_yaml()
 
 
+ENSEMBLE_RECORDS = ('m0/eval_records.npz', 'eval_records.npz', 'm1/eval_records.npz')
+
+
 def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, synth, capsys,
                                                                       monkeypatch):
     """`prm-rga suite run FILE`: Table 5's "x2" trial trains two detectors and evaluates their
@@ -190,7 +193,7 @@ def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, 
     # twice: each member with its own weights (not the last one downloaded for both), the same
     # detections bit for bit and every logged metric exactly
     logged = {name: client.download_artifacts(run.info.run_id, name, str(tmp_path / 'r' / name))
-              for name in ('m0/checkpoint.pth', 'm1/checkpoint.pth', 'eval_records.npz')}
+              for name in ('m0/checkpoint.pth', 'm1/checkpoint.pth', *ENSEMBLE_RECORDS)}
     for member in ('m0', 'm1'):
         assert filecmp.cmp(x2 / 'run' / member / 'checkpoint.pth',
                            logged[f'{member}/checkpoint.pth'], shallow=False), member
@@ -202,6 +205,15 @@ def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, 
     metrics = json.loads(log.read_text().splitlines()[-1])
     vals = {k: v for k, v in run.data.metrics.items() if k.startswith('val/')}
     assert vals and all(metrics[key] == value for key, value in vals.items()), (metrics, vals)
+    # the report reads the ensemble's records and its members' (Table 5's E, R1, R2) apart,
+    # in any order, downloaded or from its cache
+    assert not filecmp.cmp(logged['eval_records.npz'], logged['m0/eval_records.npz'],
+                           shallow=False)
+    for order in (ENSEMBLE_RECORDS, ENSEMBLE_RECORDS[::-1]):
+        reader = Runs(['launcher_test'], uri, cache_dir=str(tmp_path / 'cache'))
+        for name in order:
+            assert filecmp.cmp(reader.artifact(run.info.run_id, name), logged[name],
+                               shallow=False), name
     assert main(['suite', 'status', str(path), *common]) == 1
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]
