@@ -202,9 +202,8 @@ class Runs:
         local = osp.join(dst, path)
         if osp.exists(local):
             return local
-        os.makedirs(dst, exist_ok=True)
         try:
-            return self.client.download_artifacts(run_id, path, dst)
+            return tracking.download_artifact(self.client, run_id, path, dst)
         except (MlflowException, OSError):
             return None
 
