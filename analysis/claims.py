@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from analysis import intervals, measures, paper_values, specs
 from analysis.intervals import CONTRADICTED, HOLDS, INCONCLUSIVE, NOT_ENOUGH, Interval
@@ -120,19 +119,25 @@ def fig1a(runs):
                   _seed_ids(late), above=0.0)
 
 
+def _spearman(x, y):
+    """Spearman's ρ of each row of X and Y: Pearson's r of their ranks (ties averaged); NaN for
+    a row of one value (e.g. a resample of one GT count)."""
+    x, y = (pd.DataFrame(v).rank(axis=1).to_numpy() for v in (x, y))
+    x, y = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return (x * y).sum(1) / np.sqrt((x * x).sum(1) * (y * y).sum(1))
+
+
 def fig1b(runs):
     text = ('more GT instances -> more positive proposals of a trained RPN: Spearman ρ(GT count, '
             'positives) ≥ 0.3 over val images')
     table = measures.rpn_positives(runs)
     if len(table) < 3:
         return _missing('fig1b', 'Fig. 1b', text, 'no baseline rpn_pos_vs_gt.csv')
-    rho = table['num_gt'].corr(table['num_pos'], method='spearman')
+    gt, pos = table['num_gt'].to_numpy(), table['num_pos'].to_numpy()
     rows = np.random.default_rng(0).integers(0, len(table), (intervals.RESAMPLES, len(table)))
-    x, y = (rankdata(table[k].to_numpy()[rows], axis=1) for k in ('num_gt', 'num_pos'))
-    x, y = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
-    with np.errstate(invalid='ignore', divide='ignore'):  # a resample of one GT count: no ρ
-        boot = (x * y).sum(1) / np.sqrt((x * x).sum(1) * (y * y).sum(1))
-    low, high = intervals.percentile_interval(boot)
+    rho = _spearman(gt[None], pos[None])[0]
+    low, high = intervals.percentile_interval(_spearman(gt[rows], pos[rows]))
     iv = Interval(rho, low, high, f'images: bootstrap of ρ, B={intervals.RESAMPLES}', len(table))
     med = table.groupby('num_gt')['num_pos'].median()
     return _claim('fig1b', 'Fig. 1b', text, iv,

@@ -1,5 +1,10 @@
 """The paper's figures from our runs, in its layout (PNG and PDF). A panel without runs says
-"not run" and what it needs, so every figure file exists."""
+"not run" and what it needs, so every figure file exists.
+
+The margins are fixed (inches, room for the tick labels, axis labels and titles these figures
+carry): a layout engine (tight, constrained) or ``bbox_inches='tight'`` measures every text of a
+figure again at each save, which was most of the report's drawing time.
+"""
 import os.path as osp
 import textwrap
 
@@ -13,6 +18,19 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from analysis import intervals, measures, paper_values, specs  # noqa: E402
 
 BASE, RGA_LABEL = specs.FIGURES['fig3']
+HEIGHT = 3.6
+LEFT, RIGHT, BOTTOM, TOP, GAP = 0.8, 0.2, 0.55, 0.35, 0.8  # margins, between panels: inches
+# Titles at the top of their axes, where matplotlib's automatic placement puts them when no tick
+# labels are above: it measures the y tick labels again at every save to decide so.
+STYLE = {'axes.titley': 1.0}
+
+
+def _subplots(ncols: int, width: float):
+    """A figure of NCOLS panels side by side, WIDTH x HEIGHT inches, with the fixed margins."""
+    panel = (width - LEFT - RIGHT - GAP * (ncols - 1)) / ncols
+    return plt.subplots(1, ncols, figsize=(width, HEIGHT), gridspec_kw=dict(
+        left=LEFT / width, right=1 - RIGHT / width, bottom=BOTTOM / HEIGHT, top=1 - TOP / HEIGHT,
+        wspace=GAP / panel))
 
 
 def _not_run(ax, needs: str):
@@ -34,7 +52,7 @@ def _band(ax, frame, label, scale=1.0, **kw):
 
 
 def fig1a(runs):
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = _subplots(1, 5)
     key = 'train/num_pos/h0'
     data = measures.curves(runs, specs.BASELINE, [key])
     if key in data:
@@ -49,7 +67,7 @@ def fig1a(runs):
 
 
 def fig1b(runs):
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = _subplots(1, 5)
     table = measures.rpn_positives(runs)
     if len(table):
         groups = sorted(table['num_gt'].unique())
@@ -65,7 +83,7 @@ def fig1b(runs):
 
 
 def fig2(runs):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = _subplots(2, 9)
     for ax, (subset, points) in zip(axes, measures.fig2_points(runs).items()):
         single = points.drop('PRM')
         have = single[single['n'] > 0]
@@ -85,12 +103,11 @@ def fig2(runs):
             ax.set_ylabel('AP (%)')
             ax.legend(fontsize=7)
         ax.set_title(f'GT instances in {subset}')
-    fig.tight_layout()
     return fig
 
 
 def fig3(runs):
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = _subplots(3, 13)
     panels = [('train/acc_pos/h0', 'training accuracy, positive proposals', 'iteration'),
               ('train/acc_neg/h0', 'training accuracy, negative proposals', 'iteration'),
               ('val/bbox_mAP', 'validation AP (%)', 'epoch')]
@@ -113,12 +130,11 @@ def fig3(runs):
         else:
             _not_run(ax, f'baseline and RGA runs with {key}')
         ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 
 def fig5(runs):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = _subplots(2, 9)
     selectors = specs.FIGURES['fig5']
     names = {'PRM': ('R-CNN1', 'R-CNN2'), 'Mask R-CNN': ('BBox head', 'Mask head')}
     for ax, (label, keys) in zip(axes, specs.FIG5_KEYS.items()):
@@ -136,12 +152,11 @@ def fig5(runs):
         else:
             _not_run(ax, f'a {label} run with {", ".join(keys)}')
         ax.set_title(f'{"Left" if label == "PRM" else "Right"}: {label}')
-    fig.tight_layout()
     return fig
 
 
 def fig6(runs):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = _subplots(2, 9)
     scores = measures.head_scores(runs)
     if len(scores):
         bins = np.linspace(0, 1, 41)
@@ -166,7 +181,6 @@ def fig6(runs):
             _not_run(ax, 'a PRM (1:1, 1:9) run with scores.npz')
     axes[0].set_title('Left: predicted scores')
     axes[1].set_title('Right: absolute score difference')
-    fig.tight_layout()
     return fig
 
 
@@ -176,9 +190,10 @@ FIGURES = {'fig1a': fig1a, 'fig1b': fig1b, 'fig2': fig2, 'fig3': fig3, 'fig5': f
 
 def write(runs, name: str, out_dir: str) -> dict:
     """Draw figure NAME and save it as NAME.png and NAME.pdf."""
-    fig = FIGURES[name](runs)
+    with plt.rc_context(STYLE):
+        fig = FIGURES[name](runs)
     paths = {ext: osp.join(out_dir, f'{name}.{ext}') for ext in ('png', 'pdf')}
     for path in paths.values():
-        fig.savefig(path, dpi=130, bbox_inches='tight')
+        fig.savefig(path, dpi=130)
     plt.close(fig)
     return paths

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit  # the t quantile (scipy.stats.t.ppf; a far lighter import)
 
 from prm_rga_errors import InputError
-from prm_rga_eval.bootstrap import (draw_resamples, paired_bootstrap_ap, paired_bootstrap_mmr,
-                                    percentile_interval)
-from prm_rga_eval.gt_count import DEFAULT_RANGES
+from prm_rga_eval.bootstrap import (AREA_OF, draw_resamples, paired_bootstrap_ap,
+                                    paired_bootstrap_mmr, percentile_interval)
+from prm_rga_eval.gt_count import AP_FIELDS, DEFAULT_RANGES
 from prm_rga_eval.records import CROWD_FILE, FILE, atomic_savez, load_crowd_record, load_record
 
 LEVEL = 0.95
@@ -78,7 +78,7 @@ def over_seeds(a: pd.Series, b: pd.Series = None) -> Interval:
     if se == 0:
         return Interval(delta, delta, delta, _seeds_method(a, b))
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + (0 if b is None else vb ** 2 / (len(b) - 1)))
-    half = stats.t.ppf((1 + LEVEL) / 2, df) * se
+    half = stdtrit(df, (1 + LEVEL) / 2) * se
     return Interval(delta, delta - half, delta + half, _seeds_method(a, b))
 
 
@@ -87,7 +87,7 @@ def half_width(std, n):
     the figures draw no band where there is no interval)."""
     n = np.asarray(n, dtype=float)
     with np.errstate(invalid='ignore', divide='ignore'):
-        half = stats.t.ppf((1 + LEVEL) / 2, n - 1) * np.asarray(std, dtype=float) / np.sqrt(n)
+        half = stdtrit(n - 1, (1 + LEVEL) / 2) * np.asarray(std, dtype=float) / np.sqrt(n)
     return np.where(n >= 2, np.nan_to_num(half), 0.0)
 
 
@@ -112,9 +112,17 @@ def record_location(metric: str):
     return f'{member}{FILE}', source, field
 
 
+def _one_pass(field: str) -> tuple:
+    """The AP fields one resampling pass gives along with FIELD: those of its set of images
+    (all, or one GT-count subset) and its area range ('gt1-3/bbox_mAP': AP, AP50 and AP75 of the
+    subset), so that a report resamples only what its tables and claims read."""
+    cut = field.rfind('/') + 1  # after a subset's prefix
+    return tuple(field[:cut] + f for f in AP_FIELDS if AREA_OF[f] == AREA_OF[field[cut:]])
+
+
 class RecordBootstrap:
-    """Resampled AP of runs from their evaluation records, computed once per run and source,
-    all on the same image resamples (drawn once per val set)."""
+    """Resampled AP of runs from their evaluation records, computed once per run, source and
+    pass (``_one_pass``), all on the same image resamples (drawn once per val set)."""
 
     def __init__(self, runs, resamples=RESAMPLES, seed=0):
         self.runs, self.resamples, self.seed = runs, resamples, seed
@@ -147,14 +155,16 @@ class RecordBootstrap:
         if sha not in self._rows:
             self._rows[sha] = draw_resamples(len(gt) if crowd else len(gt.getImgIds()),
                                              self.resamples, self.seed)
-        subsets = field.startswith('gt')  # the GT-count subsets cost 3 more resamplings
-        if (key, source, subsets) not in self._stats:
-            self._stats[key, source, subsets] = self._cached(
-                run_id, f'{path}-{source}-{subsets}-{sha[:12]}-{self.resamples}-{self.seed}',
+        fields = None if crowd else _one_pass(field)
+        part = 'crowd' if crowd else fields[0]
+        if (key, source, part) not in self._stats:
+            self._stats[key, source, part] = self._cached(
+                run_id, f'{path}-{source}-{part}-{sha[:12]}-{self.resamples}-{self.seed}',
                 lambda: (paired_bootstrap_mmr(gt, dets, self._rows[sha]) if crowd else
                          paired_bootstrap_ap(gt, {source: dets[source]}, self._rows[sha],
-                                             DEFAULT_RANGES if subsets else None))[source])
-        values = self._stats[key, source, subsets][field]
+                                             DEFAULT_RANGES if '/' in field else None,
+                                             fields))[source])
+        values = self._stats[key, source, part][field]
         return sha, np.where(values < 0, np.nan, values) * 100
 
     def _cached(self, run_id, name, compute):

@@ -141,7 +141,9 @@ def markdown(report: Report) -> str:
 def _check_known(runs) -> None:
     """A suite name that is neither one of the project's suites nor an experiment of the store is
     a typo or the wrong store: refused before anything is written."""
-    from experiments.suites import list_suites
+    if not runs.missing_suites:
+        return
+    from experiments.suites import list_suites  # loads mmengine's config: only when needed
     unknown = [suite for suite in runs.missing_suites if suite not in list_suites()]
     if unknown:
         stored = sorted(e.name for e in runs.client.search_experiments() if e.name != 'Default')

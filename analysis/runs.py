@@ -125,19 +125,34 @@ class Runs:
         return sorted((self.client.get_run(i) for i in ids), key=lambda r: r.info.start_time)
 
     # -- selection -----------------------------------------------------------------------------
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self._frame
+
+    @frame.setter
+    def frame(self, frame):
+        self._frame, self._selected = frame, {}
+
     def select(self, params: dict, finished=True) -> pd.DataFrame:
         """Runs whose suite params match the selector and that vary no config key; finished ones
         deduplicated per seed (the latest run of a seed counts, e.g. when two suites ran the same
-        trial)."""
+        trial). Kept per selector: tables, figures and claims ask for the same runs hundreds of
+        times (a frame they read, never change)."""
+        want = normalize(params)
+        key = (tuple(sorted(want.items())), finished)
+        if key not in self._selected:
+            self._selected[key] = self._select(want, finished)
+        return self._selected[key]
+
+    def _select(self, want: dict, finished: bool) -> pd.DataFrame:
         frame = self.frame
         if not len(frame):
             return frame
-        want = normalize(params)
-        mask = frame['config_axes'].eq('').to_numpy(copy=True)
-        for key, value in want.items():
-            if key != 'seed' and value != specs.ANY:
-                mask &= (frame[key] == value).to_numpy()
-        frame = frame[mask]
+        keys = [k for k, v in want.items() if k != 'seed' and v != specs.ANY]
+        # one comparison of object arrays (pandas' `==` costs a millisecond per column)
+        mask = (frame[keys].to_numpy(dtype=object)
+                == np.array([want[k] for k in keys], dtype=object)).all(1)
+        frame = frame[mask & frame['config_axes'].eq('').to_numpy()]
         if finished:
             frame = frame[frame['status'] == 'FINISHED'].sort_values('end_time')
             frame = frame.drop_duplicates('seed', keep='last').sort_values('seed')
@@ -165,21 +180,21 @@ class Runs:
 
     def _history_sql(self, run_ids, keys):
         from mlflow.store.tracking.dbmodels.models import SqlMetric
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-        from sqlalchemy import select
-        store = SqlAlchemyStore(self.tracking_uri, None)
+        from sqlalchemy import create_engine, select
+        from sqlalchemy.pool import NullPool
         query = select(SqlMetric.run_uuid.label('run_id'), SqlMetric.key, SqlMetric.step,
                        SqlMetric.value, SqlMetric.is_nan).where(
                            SqlMetric.run_uuid.in_(run_ids), SqlMetric.key.in_(keys))
         # MLflow's model gives the SQL; the driver's own cursor reads it (3x faster than rows
-        # through SQLAlchemy for a million points).
-        sql = query.compile(store.engine, compile_kwargs={'literal_binds': True})
-        conn = store.engine.raw_connection()
+        # through SQLAlchemy for a million points). A plain engine: MLflow's store would check
+        # the schema again, which _check_uri did.
+        engine = create_engine(self.tracking_uri, poolclass=NullPool)
+        sql = query.compile(engine, compile_kwargs={'literal_binds': True})
+        conn = engine.raw_connection()
         try:
             frame = pd.read_sql_query(str(sql), conn.driver_connection)
         finally:
             conn.close()
-            store.engine.dispose()
         frame.loc[frame.pop('is_nan').astype(bool), 'value'] = np.nan
         return frame
 

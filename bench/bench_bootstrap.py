@@ -3,7 +3,8 @@
 A COCO-val-sized synthetic case (default 5,000 images, 80 classes, 100 detections per image
 on average, two models on the same GT), B resamples of the images: the steps of
 ``paired_bootstrap_ap`` (the per-image matching once per model, ``coco_matches``: pycocotools'
-``evaluate()`` in numpy; then all resamples vectorized, also with the three GT-count subsets),
+``evaluate()`` in numpy; then all resamples vectorized, also with the three GT-count subsets,
+each on its own images' detections, and for AP, AP50 and AP75 alone: the fields of one area),
 against the naive cost: one fresh ``COCOeval`` (loadRes, evaluate, accumulate, summarize) per
 model and resample on the duplicated-image dataset, timed on ``--naive`` resamples and
 extrapolated to B. The naive runs also check that both agree.
@@ -21,8 +22,8 @@ from bench_subset_metric import plain, synthetic
 from pycocotools.coco import COCO
 
 from prm_rga_eval.bootstrap import draw_resamples
-from prm_rga_eval.bootstrap import _resampled_stats, resample_counts
-from prm_rga_eval.gt_count import DEFAULT_RANGES, gt_counts
+from prm_rga_eval.bootstrap import _on_images, _resampled_stats, resample_counts
+from prm_rga_eval.gt_count import AP_FIELDS, DEFAULT_RANGES, gt_counts
 from prm_rga_eval.matching import coco_matches
 
 
@@ -72,8 +73,11 @@ def main():
     counts = resample_counts(rows, args.images)
     fast, t_resample = timed(lambda: {name: _resampled_stats(ev, counts)
                                       for name, ev in evs.items()})
-    subsets = np.concatenate([counts, *(counts * m for m in subset_masks(gt))])
-    _, t_subsets = timed(lambda: [_resampled_stats(ev, subsets) for ev in evs.values()])
+    masks = subset_masks(gt)
+    _, t_subsets = timed(lambda: [_resampled_stats(_on_images(ev, m), counts * m)
+                                  for ev in evs.values() for m in masks])
+    _, t_area_all = timed(lambda: [_resampled_stats(ev, counts, AP_FIELDS[:3])
+                                   for ev in evs.values()])
     naive_times = []
     for r in range(args.naive):
         for name, d in dets.items():
@@ -92,7 +96,8 @@ def main():
     for name, t in [('matching (coco_matches), once per model', t_eval),
                     ('resampling: AP, AP50, AP75, APs/m/l', t_resample),
                     ('paired_bootstrap_ap = matching + resampling', t_fast),
-                    ('resampling with 3 GT-count subsets as well', t_subsets),
+                    ('resampling the 3 GT-count subsets, on top', t_subsets),
+                    ('resampling AP, AP50, AP75 alone (fields=)', t_area_all),
                     (f'naive: COCOeval per model and resample ({per_eval:.1f} s x '
                      f'{2 * args.resamples})', per_eval * 2 * args.resamples)]:
         print(f'{name:<58} {t:9.1f} {t / t_fast:8.2f}')

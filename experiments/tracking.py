@@ -180,8 +180,15 @@ def download_artifact(client, run_id: str, path: str, folder: str) -> str:
     """The run's artifact file PATH downloaded to FOLDER/PATH; returns that path. MLflow writes
     a file into the folder it is given under its base name, so that an ensemble's
     ``m0/checkpoint.pth`` and ``m1/checkpoint.pth`` (or its own and its members'
-    ``eval_records.npz``) would overwrite each other."""
-    return client.download_artifacts(run_id, path, osp.join(folder, osp.dirname(path)))
+    ``eval_records.npz``) would overwrite each other. The file appears at FOLDER/PATH only
+    complete (downloaded beside it, then renamed): a download that was interrupted leaves no
+    file a cache would take for the artifact."""
+    import tempfile
+    local = osp.join(folder, path)
+    os.makedirs(osp.dirname(local), exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=osp.dirname(local), prefix='.download-') as tmp:
+        os.replace(client.download_artifacts(run_id, path, tmp), local)
+    return local
 
 
 def log_run_artifacts(client, run_id: str, work_dir: str, member: str = '',

@@ -16,8 +16,9 @@ are weighted cumulative sums, for all resamples at once (a sparse product for th
 positives; the recall thresholds a TP count reaches read from one table per resample). One
 exception keeps this exact: equal scores inside one image with both TPs and FPs interleave
 across copies (image copy 1's tied detections, then copy 2's), so such a group gets a point
-per copy.
+per copy. A GT-count subset is resampled on the detections of its own images alone.
 """
+from dataclasses import replace
 from numbers import Integral
 
 import numpy as np
@@ -29,6 +30,9 @@ from prm_rga_eval.gt_count import AP_FIELDS, as_coco, check_ranges, gt_counts, s
 from prm_rga_eval.matching import PARAMS, coco_matches
 
 MIN_RESAMPLES = 100
+# pycocotools' area range of each AP field
+AREA_OF = {'bbox_mAP': 'all', 'bbox_mAP_50': 'all', 'bbox_mAP_75': 'all', 'bbox_mAP_s': 'small',
+           'bbox_mAP_m': 'medium', 'bbox_mAP_l': 'large'}
 
 
 def draw_resamples(num_images, num_resamples=1000, seed=0):
@@ -67,7 +71,7 @@ def resample_counts(resamples, num_images):
     return np.bincount((rows + res).ravel(), minlength=res.size).reshape(res.shape)
 
 
-def paired_bootstrap_ap(coco_gt, detections, resamples, ranges=None):
+def paired_bootstrap_ap(coco_gt, detections, resamples, ranges=None, fields=None):
     """COCO box AP of every model on every resample of the images.
 
     Args:
@@ -76,53 +80,79 @@ def paired_bootstrap_ap(coco_gt, detections, resamples, ranges=None):
         resamples: int array (B, n), image positions into ``sorted(coco_gt.getImgIds())``;
             the row ``np.arange(n)`` gives pycocotools' own numbers.
         ranges: GT-count ranges as ``gt_count_subset_ap`` takes them, or None.
+        fields: the keys to compute (as returned, e.g. ``'bbox_mAP'``, ``'gt8-inf/bbox_mAP'``),
+            or None for all: each area range (``AREA_OF``) of each set of images is one pass
+            over its detections, so the fields of one area cost no more than one of them.
 
     Returns ``{name: {'bbox_mAP': array(B), ..., 'bbox_mAP_l': array(B), 'num_images':
     array(B)}}`` and, given ``ranges``, the same fields per GT-count subset under the MLflow
     names (``'gt1-3/bbox_mAP'``, ``'gt1-3/num_images'``): a resample's subset is its drawn
     images with that GT count. As pycocotools: -1 where nothing is evaluated (no GT of a size,
-    an empty subset).
+    an empty subset). With ``fields``: those, and ``num_images`` of their sets of images.
     """
     if not isinstance(detections, dict) or not detections:
         raise InputError('detections: expected a dict of model name -> COCO result dicts')
     gt = as_coco(coco_gt)
     img_ids = sorted(gt.getImgIds())
     counts = resample_counts(resamples, len(img_ids))
-    groups = {'': counts}
+    groups = {'': None}  # key prefix -> the subset's images (None: all)
     if ranges is not None:
         per_image = gt_counts(gt)
         n_gt = np.array([per_image[i] for i in img_ids])
         for lo, hi in check_ranges(ranges):
-            inside = (n_gt >= lo) & (n_gt <= (np.inf if hi is None else hi))
-            groups[subset_name(lo, hi) + '/'] = counts * inside
-    weights = np.concatenate(list(groups.values()))  # subsets ride along as more resamples
-    num_b = len(counts)
+            upper = np.inf if hi is None else hi
+            groups[subset_name(lo, hi) + '/'] = (n_gt >= lo) & (n_gt <= upper)
+    wanted = {prefix: [f for f in AP_FIELDS if fields is None or prefix + f in fields]
+              for prefix in groups}
+    unknown = set(fields or ()) - {prefix + f for prefix, names in wanted.items() for f in names}
+    if unknown:
+        raise InputError(f'fields: no such field {", ".join(sorted(unknown))} (fields are '
+                         f'{", ".join(AP_FIELDS)}, per GT-count subset given ranges)')
     out = {}
     for name, dets in detections.items():
-        stats = _resampled_stats(coco_matches(gt, dets, f'detections[{name!r}]'), weights)
-        stats['num_images'] = weights.sum(1)
-        out[name] = {prefix + field: values[k * num_b:(k + 1) * num_b]
-                     for k, prefix in enumerate(groups) for field, values in stats.items()}
+        matches = coco_matches(gt, dets, f'detections[{name!r}]')
+        out[name] = {}
+        for prefix, inside in groups.items():
+            if not wanted[prefix]:
+                continue
+            weights = counts if inside is None else counts * inside
+            stats = _resampled_stats(matches if inside is None else _on_images(matches, inside),
+                                     weights, wanted[prefix])
+            stats['num_images'] = weights.sum(1)
+            out[name].update({prefix + field: values for field, values in stats.items()})
     return out
 
 
-def _resampled_stats(m, weights):
-    """AP_FIELDS of one model's ``Matches`` for every row of ``weights`` (copies per image)."""
+def _on_images(m, images):
+    """``Matches`` of the detections on IMAGES (bool per image position) alone: in a subset's
+    resamples the others weigh nothing, so they change no sum; left out, they cost nothing."""
+    keep = images[m.img]
+    before = np.concatenate([[0], np.cumsum(keep)])  # kept detections before each position
+    return replace(m, cat_start=before[m.cat_start], img=m.img[keep], score=m.score[keep],
+                   tp=m.tp[:, :, keep], fp=m.fp[:, :, keep])
+
+
+def _resampled_stats(m, weights, fields=AP_FIELDS):
+    """FIELDS (of AP_FIELDS) of one model's ``Matches`` for every row of ``weights`` (copies per
+    image), each area range they need computed once."""
     p = PARAMS
-    num_t, num_r, num_a = len(p.iouThrs), len(p.recThrs), len(p.areaRng)
+    num_t, num_r = len(p.iouThrs), len(p.recThrs)
+    area = {label: n for n, label in enumerate(p.areaRngLbl)}
+    areas = sorted({area[AREA_OF[f]] for f in fields})
     cols = np.ascontiguousarray(weights.T, dtype=np.float64)  # (images, B)
     max_copies = weights.max(0)
     # per area range and resample: sum of the interpolated precision over categories, IoU and
     # recall thresholds; the same at IoU .5 and .75 (area 'all'); categories with GT
-    total, valid = np.zeros((2, num_a, len(weights)))
-    at_iou = {thr: np.zeros(len(weights)) for thr in (.5, .75)}
-    t_of = {thr: int(np.flatnonzero(p.iouThrs == thr)[0]) for thr in at_iou}
+    total, valid = np.zeros((2, len(area), len(weights)))
+    t_of = {f: int(np.flatnonzero(p.iouThrs == thr)[0])
+            for f, thr in (('bbox_mAP_50', .5), ('bbox_mAP_75', .75))}
+    at_iou = {f: np.zeros(len(weights)) for f in t_of}
     # non-ignored GT per category, area range and resample: one product (not one per row)
     npigs = (m.npig.reshape(-1, cols.shape[0]) @ cols).reshape(*m.npig.shape[:2], -1)
     for k in range(len(m.npig)):
         span = slice(m.cat_start[k], m.cat_start[k + 1])
         img, scores = m.img[span], m.score[span]
-        for a in range(num_a):
+        for a in areas:
             npig = npigs[k, a]
             has_gt = npig > 0
             valid[a] += has_gt
@@ -133,19 +163,17 @@ def _resampled_stats(m, weights):
             sums[:, ~has_gt] = 0
             total[a] += sums.sum(0)
             if a == 0:
-                for thr, t in t_of.items():
-                    at_iou[thr] += sums[t]
-    area = {label: n for n, label in enumerate(p.areaRngLbl)}
+                for f, t in t_of.items():
+                    at_iou[f] += sums[t]
 
-    def mean(sums, a, per_category):
+    def mean(field):  # over the categories with GT, the IoU and the recall thresholds
+        a = area[AREA_OF[field]]
+        sums, per_category = ((at_iou[field], num_r) if field in at_iou else
+                              (total[a], num_t * num_r))
         with np.errstate(invalid='ignore', divide='ignore'):
             return np.where(valid[a] > 0, sums / (per_category * valid[a]), -1.0)
 
-    return dict(zip(AP_FIELDS, [
-        mean(total[0], 0, num_t * num_r), mean(at_iou[.5], 0, num_r),
-        mean(at_iou[.75], 0, num_r),
-        *(mean(total[area[lbl]], area[lbl], num_t * num_r) for lbl in ('small', 'medium',
-                                                                        'large'))]))
+    return {f: mean(f) for f in fields}
 
 
 def _precision_sums(img, scores, tp, fp, cols, npig, rec_thrs, max_copies):

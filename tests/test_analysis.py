@@ -155,6 +155,13 @@ def test_a_metric_no_run_logged_says_so(store, tmp_path):
     assert tables.ours_text(prm) == 'not logged (3 runs without val/h1/bbox_mAP)'
 
 
+def test_runs_are_selected_from_the_frame_as_it_is_now(store, tmp_path):
+    runs = Runs(['quick'], store['uri'], cache_dir=str(tmp_path))
+    assert len(runs.select(specs.PRM)) > 0
+    runs.frame = runs.frame[runs.frame['ratios'] != specs.PRM['ratios']]
+    assert len(runs.select(specs.PRM)) == 0
+
+
 def test_failed_run_is_reported_not_counted(built):
     (problem, ) = built.problems.itertuples()
     assert problem.status == 'FAILED' and 'out of memory' in problem.error

@@ -171,6 +171,22 @@ def test_resamples_are_cocoeval_on_the_duplicated_images(seed, num_resamples):
     assert alone['bbox_mAP'][0] == pytest.approx(got['bbox_mAP'][7], abs=1e-15)
 
 
+def test_fields_asked_for_are_those_of_the_full_resampling():
+    """Given fields, the bootstrap computes those alone (and the image counts of their sets of
+    images), with the values of the call that computes everything."""
+    dataset, dets = random_coco(3, num_images=40)
+    gt, rows = coco_of(dataset), draw_resamples(40, 100, 3)
+    full = paired_bootstrap_ap(gt, {'m': dets}, rows, RANGES)['m']
+    for fields in (['bbox_mAP_75'], ['gt8-inf/bbox_mAP', 'bbox_mAP_s'], ['gt1-3/bbox_mAP_m']):
+        got = paired_bootstrap_ap(gt, {'m': dets}, rows, RANGES, fields)['m']
+        counts = {f[:f.rfind('/') + 1] + 'num_images' for f in fields}
+        assert set(got) == set(fields) | counts
+        for key, values in got.items():
+            np.testing.assert_allclose(values, full[key], rtol=1e-12, err_msg=key)
+    with pytest.raises(InputError, match='no such field gt1-3/bbox_mAP'):
+        paired_bootstrap_ap(gt, {'m': dets}, rows, None, ['gt1-3/bbox_mAP'])
+
+
 def test_equal_scores_of_tps_and_fps_in_a_drawn_image():
     """Ties inside one image interleave across its copies (TP, FP, TP, FP): exact as well."""
     dataset = dict(images=[dict(id=i, width=100, height=100) for i in (1, 2, 3)],

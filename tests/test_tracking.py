@@ -55,6 +55,34 @@ def run(tmp_path):
     return uri, client, client.create_run(experiment).info.run_id
 
 
+def test_an_interrupted_download_leaves_no_file(run, tmp_path, monkeypatch):
+    """An artifact is at FOLDER/PATH only whole: a download that dies half-way leaves nothing a
+    cache (the report's `.artifacts/`) would take for it, and the next one fetches it whole."""
+    uri, client, run_id = run
+    for member in ('m0', 'm1'):
+        (tmp_path / member).mkdir()
+        (tmp_path / member / 'scores.npz').write_bytes(member.encode() * 1000)
+        client.log_artifact(run_id, str(tmp_path / member / 'scores.npz'), member)
+    real = MlflowClient.download_artifacts
+
+    def dies_half_way(self, run_id, path, dst):
+        with open(osp.join(dst, osp.basename(path)), 'wb') as f:
+            f.write(b'm0' * 10)
+        raise OSError('connection reset')
+
+    folder = tmp_path / 'cache'
+    monkeypatch.setattr(MlflowClient, 'download_artifacts', dies_half_way)
+    with pytest.raises(OSError, match='connection reset'):
+        tracking.download_artifact(client, run_id, 'm0/scores.npz', str(folder))
+    assert [p.name for p in folder.rglob('*') if p.is_file()] == []
+    monkeypatch.setattr(MlflowClient, 'download_artifacts', real)
+    for member in ('m0', 'm1'):  # each member's file in its own folder
+        local = tracking.download_artifact(client, run_id, f'{member}/scores.npz', str(folder))
+        assert local == str(folder / member / 'scores.npz')
+        assert open(local, 'rb').read() == member.encode() * 1000
+    assert sorted(p.name for p in folder.rglob('*')) == ['m0', 'm1', 'scores.npz', 'scores.npz']
+
+
 def history(client, run_id, key):
     return [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
 
