@@ -1,5 +1,6 @@
 """Report on a fixture MLflow store: every table and figure is produced, cells are the seed
 statistics of the logged values, missing runs say "not run", a failed run is reported."""
+import filecmp
 import os.path as osp
 import statistics
 
@@ -45,7 +46,7 @@ def cell(built, table, label, column):
     return cells[mask].iloc[0]
 
 
-def test_every_table_and_figure_is_written(built):
+def test_every_table_and_figure_is_written(built, tmp_path):
     for name in paper_values.TABLES:
         for ext in ('md', 'tex', 'csv'):
             assert osp.getsize(osp.join(built.out, 'tables', f'{name}.{ext}')) > 0
@@ -53,6 +54,10 @@ def test_every_table_and_figure_is_written(built):
     for paths in built.figures.values():
         for ext in ('png', 'pdf'):
             assert osp.getsize(paths[ext]) > 1000
+    # the same runs draw the same files, byte for byte (a PDF carries no creation date)
+    again = figures.write(built.runs, 'fig2', str(tmp_path))
+    for ext in ('png', 'pdf'):
+        assert filecmp.cmp(again[ext], built.figures['fig2'][ext], shallow=False), ext
     for name in ('claims.csv', 'runs.csv', 'report.md'):
         assert osp.getsize(osp.join(built.out, name)) > 0
     runs = pd.read_csv(osp.join(built.out, 'runs.csv'))
