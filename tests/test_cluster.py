@@ -27,6 +27,9 @@ BIN = osp.dirname(sys.executable)
 # Ray 2.60 turns token authentication on when ~/.ray/auth_token exists; the test cluster and
 # its driver must not depend on the home directory
 NO_RAY_TOKEN = {'RAY_AUTH_MODE': 'disabled'}
+# `mlflow server` also starts a job runner and seven Huey consumers (MLflow's GenAI scorer and
+# prompt jobs), eight processes importing MLflow for nothing a tracking server does here
+TRACKING_ONLY = {'MLFLOW_SERVER_ENABLE_JOB_EXECUTION': 'false'}
 
 SUITE_YAML = """
 description: cluster test
@@ -67,7 +70,7 @@ class Servers:
     def __init__(self, root: str):
         self.root, self.procs, self.env = root, {}, dict(
             os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]),
-            **NO_RAY_TOKEN)
+            **NO_RAY_TOKEN, **TRACKING_ONLY)
 
     def start(self, name: str, cmd: list) -> subprocess.Popen:
         log = open(osp.join(self.root, f'{name}.log'), 'w')
