@@ -360,10 +360,11 @@ def test_resume_refuses_a_suite_that_changed(tmp_path, synth):
 
 
 def test_a_launch_of_more_trials_than_a_page_is_seen_whole(tmp_path, capsys):
-    """A launch of 1,050 finished trials, written with the MLflow client (more than the 1,000
-    runs of one search_runs page): child_runs and `suite status` see every trial, and --resume
-    finds each trial's run, so that none trains again or gets a second run."""
-    from mlflow.entities import Metric, Param
+    """A launch of 1,050 finished trials (more than the 1,000 runs of one search_runs page):
+    child_runs and `suite status` see every trial, and --resume finds each trial's run, so
+    that none trains again or gets a second run. The parent run is written with the MLflow
+    client, the trial runs in one transaction (mlflow_store.write_finished_runs)."""
+    from mlflow_store import write_finished_runs
     uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
     client = MlflowClient(uri)
     experiment = client.create_experiment('unit')
@@ -374,13 +375,9 @@ def test_a_launch_of_more_trials_than_a_page_is_seen_whole(tmp_path, capsys):
     params = {'seed': '0', 'config_hash': config_hash(configs)}
     trials = [Trial(f'lambda0={i};seed=0', {'lambda0': str(i), **params}, configs,
                     {'CPU': 1, 'GPU': 0}) for i in range(1050)]
-    for t in trials:
-        run_id = client.create_run(experiment, run_name=t.name, tags={
-            'mlflow.parentRunId': parent_id, 'suite': 'unit', 'trial': t.name,
-            'scale': 'tiny'}).info.run_id
-        client.log_batch(run_id, metrics=[Metric('val/bbox_mAP', 0.25, 0, 1)],
-                         params=[Param(k, v) for k, v in t.params.items()])
-        client.set_terminated(run_id, 'FINISHED')
+    write_finished_runs(client, experiment, [
+        (t.name, {'mlflow.parentRunId': parent_id, 'suite': 'unit', 'trial': t.name,
+                  'scale': 'tiny'}, t.params, {'val/bbox_mAP': 0.25}) for t in trials])
     client.set_terminated(parent_id, 'KILLED')
     made = {r.info.run_id for r in tracking.search_runs(client, [experiment])}
 
