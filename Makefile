@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench
+.PHONY: setup demo reproduce test bench
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,30 @@ demo: setup
 	@echo
 	@echo "Results: reports/quick/report.md, reports/quick/index.html (open in a browser)"
 	@echo "MLflow UI on these runs: $(BIN)/prm-rga ui   (then open the address it prints)"
+
+# The whole paper on the embedded default: every suite with a tiny scale (table3 is paper scale
+# only; tests/test_suites.py keeps this list complete), three seeds each, then one report and
+# dashboard. First the cost of all of it (`--dry-run` of every suite together: a trial that an
+# earlier suite trains counts once). Then one launch per suite, as in `demo`: `--resume` of the
+# last launch, or a new launch when there is none or it changed (exit 2), which reuses every
+# trial a finished run trained already, so a second `make reproduce` continues where the first
+# stopped. Hours on 2 cores; stderr stays visible (an error must not vanish in a long run). A
+# suite with a failed trial stops no other; `make reproduce` exits 1 at the end, naming it.
+REPRO_SUITES ?= quick table1 table4 table5 table6 fig2 table8 fig3 fig5 table7 table2 fig1 fig6
+REPRO_SEEDS ?= 0 1 2
+
+reproduce: setup
+	$(BIN)/prm-rga data synth --out data/synth
+	$(BIN)/prm-rga suite run $(REPRO_SUITES) --seeds $(REPRO_SEEDS) --dry-run
+	@failed=; for suite in $(REPRO_SUITES); do \
+	  $(BIN)/prm-rga suite run $$suite --seeds $(REPRO_SEEDS) --resume || { [ $$? -eq 2 ] && \
+	    echo "make reproduce: a new launch of $$suite" && \
+	    $(BIN)/prm-rga suite run $$suite --seeds $(REPRO_SEEDS); } || failed="$$failed $$suite"; \
+	done; \
+	$(BIN)/prm-rga dashboard $(REPRO_SUITES) --out reports/reproduction || failed="$$failed report"; \
+	echo; echo "Results: reports/reproduction/report.md, reports/reproduction/index.html"; \
+	if [ -n "$$failed" ]; then \
+	  echo "make reproduce: not complete:$$failed (\`make reproduce\` again continues)"; exit 1; fi
 
 test: setup
 	$(BIN)/python -m pytest tests

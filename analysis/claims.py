@@ -347,6 +347,39 @@ def interval_text(claim) -> str:
     return f'{claim.delta:+.{d}f} [{claim.ci_low:+.{d}f}, {claim.ci_high:+.{d}f}]'
 
 
+def _text(value) -> str:
+    """A text cell of the claims frame, whether built or read back from claims.csv (where an
+    empty cell is NaN and a count a float)."""
+    if isinstance(value, str):
+        return value
+    return '' if pd.isna(value) else f'{value:g}'
+
+
+def cell(text) -> str:
+    """TEXT in a Markdown table cell, its bars escaped."""
+    return str(text).replace('|', '\\|')
+
+
+def summary(claims: pd.DataFrame, prefix: str = '') -> str:
+    """The verdicts counted, then each claim with its Δ, interval, what is behind it (seeds and
+    images) and a link to its figure or table: the top of report.md and the README's verdict
+    summary (tools/readme_verdicts.py). PREFIX is the report folder as seen from the page."""
+    from analysis.figures import FIGURES
+    counts = claims['verdict'].value_counts()
+    lines = [f'Of the paper\'s {len(claims)} claims: '
+             + ', '.join(f'**{counts.get(v, 0)} {v}**' for v in VERDICTS) + '.', '',
+             '| claim | verdict | Δ [95% CI] | behind it | see |', '|---|---|---|---|---|']
+    for c in claims.itertuples():
+        name = c.id.split('_')[0]
+        link = f'figures/{name}.png' if name in FIGURES else f'tables/{name}.md'
+        images = _text(c.images)
+        behind = _text(c.evidence) if c.verdict == NOT_ENOUGH else '; '.join(
+            part for part in (_text(c.method), images and f'{images} images') if part)
+        lines.append(f'| {cell(c.claim)} | **{c.verdict}** | {interval_text(c)} | '
+                     f'{cell(behind) or "-"} | [{c.source}]({prefix}{link}) |')
+    return '\n'.join(lines) + '\n'
+
+
 def check_all(runs, boot=None) -> pd.DataFrame:
     boot = boot or intervals.RecordBootstrap(runs)
     claims = [fig1a(runs), fig1b(runs), fig2(runs), fig2_prm(runs, boot), *fig3(runs),

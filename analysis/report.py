@@ -1,6 +1,6 @@
 """`prm-rga report SUITE...` (declared in analysis.cli): every figure, table and claim check of
-the paper from the runs of the given suites, written to one folder (figures/, tables/, claims.*,
-runs.csv, report.md)."""
+the paper from the runs of the given suites, written to one folder (figures/, tables/, claims.csv,
+summary.md, runs.csv, report.md)."""
 import os
 import os.path as osp
 import sys
@@ -78,6 +78,8 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
     step(steps, 'claim checks')
     verdicts = claims.check_all(runs, boot)
     verdicts.to_csv(osp.join(out, 'claims.csv'), index=False)
+    with open(osp.join(out, 'summary.md'), 'w', encoding='utf-8') as f:
+        f.write(claims.summary(verdicts))
     for run_id, why in boot.missing.items():
         log(f'      run {run_id}: {why} (its claims take intervals over seeds only)')
     report = Report(out, runs, built, drawn, verdicts, problems, unfinished, boot.missing,
@@ -91,27 +93,34 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
 def markdown(report: Report) -> str:
     """Everything in one Markdown page: run summary, claim verdicts, figures, tables."""
     from analysis import claims, tables
+    from experiments import notes
     runs = report.runs
     lines = [f'# Report: {", ".join(runs.suites)}', '',
-             f'Store `{runs.tracking_uri}`, scale `{runs.scale}`, {len(runs.frame)} trial runs.',
-             '']
+             f'Store `{runs.tracking_uri}`, scale `{runs.scale}`, {len(runs.frame)} trial runs. '
+             f'Written by `prm-rga report {" ".join(runs.suites)}`, '
+             + notes.at_commit(notes.git_commit()) + '.', '']
     if report.unfinished:
         lines += [f'Suites without a finished run: {", ".join(report.unfinished)}.', '']
+    launches = runs.launches()
+    if launches:
+        lines += ['The launches that trained these runs, as their parent runs record them:', '']
+        lines += [f'- `{p.info.run_name}` (run {p.info.run_id}): ' + ' '.join(
+            line for line in p.data.tags.get(notes.NOTE, '').splitlines()
+            if line.startswith(('Started by', 'Resumed by'))) for p in launches]
+        lines.append('')
     if len(report.problems):
         lines += ['Runs that did not finish (not counted):', '']
         lines += [f'- {p.suite} / {p.trial}: {p.status}, {p.error or "no error recorded"}'
                   for p in report.problems.itertuples()]
         lines.append('')
-    lines += ['## Claims', '',
+    lines += ['## Claims', '', claims.summary(report.claims).split('\n')[0], '',
               'Verdicts from 95% intervals of Δ (docs/analysis.md): **holds** when the interval '
               'lies on the claimed side of the threshold, **contradicted** on the other side, '
               '**inconclusive** when it straddles it.', '',
               '| claim | source | verdict | Δ [95% CI] | method | images | evidence | seeds |',
               '|---|---|---|---|---|---|---|---|']
 
-    def cell(text):
-        return str(text).replace('|', '\\|')
-
+    cell = claims.cell
     lines += [f'| {cell(c.claim)} | {c.source} | **{c.verdict}** | {claims.interval_text(c)} | '
               f'{cell(c.method)} | {c.images} | {cell(c.evidence)} | {cell(c.seeds)} |'
               for c in report.claims.itertuples()]

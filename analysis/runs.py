@@ -96,7 +96,8 @@ class Runs:
                     seen.add(run.info.run_id)
                     records.append(self._record(suite, run))
         columns = ['run_id', 'experiment_id', 'suite', 'trial', 'scale', 'status',
-                   'start_time', 'end_time', 'error', 'config_axes', *PARAMS]
+                   'start_time', 'end_time', 'error', 'config_hash', 'launch', 'config_axes',
+                   *PARAMS]
         return pd.DataFrame.from_records(records, columns=None if records else columns)
 
     @staticmethod
@@ -105,7 +106,9 @@ class Runs:
         rec = dict(run_id=info.run_id, experiment_id=info.experiment_id,
                    suite=tags.get('suite', suite), trial=tags.get('trial', info.run_name),
                    scale=tags.get('scale'), status=info.status, start_time=info.start_time,
-                   end_time=info.end_time, error=tags.get('error', ''), seed=None)
+                   end_time=info.end_time, error=tags.get('error', ''),
+                   config_hash=run.data.params.get('config_hash'),
+                   launch=tags.get('mlflow.parentRunId'), seed=None)
         rec.update(normalize({k: v for k, v in run.data.params.items() if k in PARAMS}))
         # Config-key axes (dotted params) make a variant that no paper row describes.
         rec['config_axes'] = ';'.join(f'{k}={v}' for k, v in sorted(run.data.params.items())
@@ -114,6 +117,12 @@ class Runs:
         rec.update({k: (np.nan if 'val/' in k and 'bbox_mAP' in k and v < 0 else v)
                     for k, v in run.data.metrics.items()})
         return rec
+
+    def launches(self) -> list:
+        """The launches (parent runs) that trained the runs read, oldest first: their notes say
+        how each was started and resumed, at which commit (experiments.notes)."""
+        ids = set(self.frame['launch'].dropna()) if len(self.frame) else set()
+        return sorted((self.client.get_run(i) for i in ids), key=lambda r: r.info.start_time)
 
     # -- selection -----------------------------------------------------------------------------
     def select(self, params: dict, finished=True) -> pd.DataFrame:
@@ -193,9 +202,8 @@ class Runs:
         local = osp.join(dst, path)
         if osp.exists(local):
             return local
-        os.makedirs(dst, exist_ok=True)
         try:
-            return self.client.download_artifacts(run_id, path, dst)
+            return tracking.download_artifact(self.client, run_id, path, dst)
         except (MlflowException, OSError):
             return None
 

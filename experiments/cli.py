@@ -4,6 +4,7 @@ commands that use them (`experiments.launcher`, `experiments.ui`), so that the p
 import argparse
 
 from experiments import suites
+from prm_rga_errors import InputError
 
 
 def positive(convert):
@@ -26,10 +27,20 @@ def suite_list(args) -> int:
 
 
 def suite_run(args) -> int:
-    from experiments.launcher import run_suite
-    suite = suites.load_suite(args.suite)
-    trials = suites.expand(suite, args.scale, args.seeds)
-    return run_suite(suite, trials, args)
+    """One suite, or with --dry-run several planned together (docs/suites.md: a launch is one
+    suite, so that each has its own --resume and a failed trial stops no other suite)."""
+    if len(args.suites) > 1 and not args.dry_run:
+        raise InputError(f'suite run {" ".join(args.suites)}: several suites are planned '
+                         'together only with --dry-run; launch them one at a time, as `make '
+                         'reproduce` does')
+    from experiments.launcher import dry_run, run_suite
+    planned = [(suite, suites.expand(suite, args.scale, args.seeds))
+               for suite in map(suites.load_suite, args.suites)]
+    names = [suite.name for suite, _ in planned]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise InputError(f'suite run: suite {", ".join(twice)} named more than once')
+    return dry_run(planned, args) if args.dry_run else run_suite(*planned[0], args)
 
 
 def suite_status(args) -> int:
@@ -45,12 +56,14 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func='experiments.cli:suite_list')
 
     p = sub.add_parser('run', help='run a suite (a private local Ray unless --address)')
-    p.add_argument('suite', help='a suite name (see `suite list`) or a path to a suite .yaml')
+    p.add_argument('suites', nargs='+', metavar='SUITE', help='a suite name (see `suite list`) '
+                   'or a path to a suite .yaml; several only with --dry-run')
     p.add_argument('--scale', choices=suites.SCALES, default='tiny',
                    help='tiny: synthetic data on CPU; paper: COCO/CrowdHuman on GPUs')
     p.add_argument('--seeds', nargs='+', type=int, help='replace the suite\'s seeds')
     p.add_argument('--dry-run', action='store_true',
-                   help='print the trials and the resources they ask for; run nothing')
+                   help='print the trials, the resources they ask for and their cost; run '
+                   'nothing. With several suites, their total as launched one after the other')
     p.add_argument('--address', default='local', metavar='local|auto|HOST:PORT',
                    help='local (default): start a private Ray; auto or HOST:PORT: join a '
                    'running cluster')

@@ -8,12 +8,15 @@ config keys are taken not to change them. Every tracked trial logs its own rates
 metrics `cost/*`, tag `cost_family`); a family with finished runs in the store is estimated
 from them (medians of the latest ones), any other by a short calibration here: a few
 iterations and one evaluation of a few images of its first trial, from random weights (weights
-do not change the cost). The suite's wall time is Ray Tune's first-come schedule of the trials
-on the free resources, at most ``max_concurrent`` at once.
+do not change the cost), once per command however many suites it plans (`Estimator`). The
+suite's wall time is Ray Tune's first-come schedule of the trials on the free resources, at
+most ``max_concurrent`` at once.
 """
+import contextlib
 import copy
 import hashlib
 import heapq
+import io
 import json
 import math
 import os.path as osp
@@ -132,6 +135,11 @@ def history(client, experiments, fam: str):
                     for k in RATES}), len(runs)
 
 
+def _quiet():
+    """pycocotools prints as it loads and evaluates: the dry run's output stays the tables."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
 def calibrate(trial, iters: int) -> Rates:
     """The rates of TRIAL's first detector measured here: ITERS + 1 training iterations (the
     first warms up: not counted) and one evaluation of a few val images, scaled to the full val
@@ -149,20 +157,21 @@ def calibrate(trial, iters: int) -> Rates:
     cfg.model.backbone.init_cfg = None
     make_synthetic(cfg)  # the data set as the trial has it (made once, cached)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    full = {split: len(DATASETS.build(copy.deepcopy(cfg[f'{split}_dataloader'].dataset)))
-            for split in ('train', 'val')}
+    with _quiet():
+        full = {split: len(DATASETS.build(copy.deepcopy(cfg[f'{split}_dataloader'].dataset)))
+                for split in ('train', 'val')}
     batch = {split: cfg[f'{split}_dataloader'].batch_size for split in ('train', 'val')}
     val_images = min(full['val'], max(batch['val'], CALIBRATION_VAL_IMAGES))
     cfg.merge_from_dict({'train_dataloader.dataset.indices': batch['train'] * (iters + 1),
                          'val_dataloader.dataset.indices': val_images,
                          'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1})
     with_cost_hook(cfg)
-    cfg.log_level = 'ERROR'  # the dry run's output stays the trial table
+    cfg.log_level = 'ERROR'  # the dry run's output stays the tables
     cfg.visualizer.name = f'calibration-{uuid.uuid4().hex[:8]}'  # one per name and process
     threads = torch.get_num_threads()
     torch.set_num_threads(max(int(trial.resources.get('CPU', 1)), 1))
     try:
-        with tempfile.TemporaryDirectory() as work_dir:
+        with tempfile.TemporaryDirectory() as work_dir, _quiet():
             start = time.perf_counter()
             runner = make_runner(cfg, Namespace(work_dir=work_dir, config=''))
             runner.train()
@@ -249,38 +258,65 @@ def startup(client, experiments, calibrate: bool):
                      'trial imports, timed here (no launch in the store)')
 
 
-def estimate(client, trials, calibrate_iters: int) -> Estimate:
-    """The time of each trial to train: from its family's finished runs in the store (CLIENT,
-    or None: no store to read), else from a calibration of CALIBRATE_ITERS iterations (0: none)."""
-    if not trials:
-        return Estimate({}, [])
-    experiments = reuse.experiment_ids(client) if client is not None else []
-    families = {}
-    for trial in trials:
-        families.setdefault(family(trial), []).append(trial)
-    seconds, sources = {}, []
-    for fam, members in families.items():
-        rates, runs = history(client, experiments, fam) if experiments else (None, 0)
-        what = f'{len(members)} trial(s) like {members[0].name}'
+def _rates_text(rates: Rates) -> str:
+    return (f'{rates.step_s:.3f} s a step, {rates.eval_s:.1f} s an evaluation, '
+            f'{rates.setup_s:.1f} s of setup')
+
+
+class Estimator:
+    """The estimates of one command: each cost family's rates (its finished runs in the store
+    CLIENT, or None: no store to read; else a calibration of CALIBRATE_ITERS iterations, 0:
+    none) and Ray Tune's start are found once, however many suites of the command share them."""
+
+    def __init__(self, client, calibrate_iters: int):
+        self.client, self.calibrate_iters = client, calibrate_iters
+        self.experiments = reuse.experiment_ids(client) if client is not None else []
+        self.found = {}  # cost family -> (rates or None, where from, where from said again)
+        self.start = None  # Ray Tune's start: (seconds, where from)
+
+    def _rates(self, fam: str, what: str, first):
+        """FAM's rates and where they came from; a family calibrated for an earlier suite of
+        the command says so instead of calibrating again."""
+        if fam in self.found:
+            rates, _, again = self.found[fam]
+            return rates, again
+        rates, runs = history(self.client, self.experiments, fam) if self.experiments else (
+            None, 0)
         if rates is not None:
-            sources.append(f'{what}: rates of {runs} finished run(s) of the family in the store')
-        elif calibrate_iters > 0:
+            how = again = f'rates of {runs} finished run(s) of the family in the store'
+        elif self.calibrate_iters > 0:
             print(f'{what}: no history of their cost family in the store; calibrating here',
                   flush=True)
             start = time.perf_counter()
             try:
-                rates = calibrate(members[0], calibrate_iters)
-                sources.append(
-                    f'{what}: no history; calibrated here in {time.perf_counter() - start:.1f} '
-                    f's ({calibrate_iters} training iterations timed after a warm-up one, one '
-                    f'evaluation of a few val images): {rates.step_s:.3f} s a step, '
-                    f'{rates.eval_s:.1f} s an evaluation, {rates.setup_s:.1f} s of setup')
+                rates = calibrate(first, self.calibrate_iters)
+                how = (f'no history; calibrated here in {time.perf_counter() - start:.1f} s '
+                       f'({self.calibrate_iters} training iterations timed after a warm-up one, '
+                       f'one evaluation of a few val images): {_rates_text(rates)}')
+                again = f'no history; the calibration above, on {first.name}: {_rates_text(rates)}'
             except Exception as err:  # the estimate must not stop a launch; the trial will tell
-                sources.append(f'{what}: no history and the calibration failed '
+                how = again = (f'no history and the calibration failed '
                                f'({type(err).__name__}: {str(err).splitlines()[0][:200]})')
         else:
-            sources.append(f'{what}: no history and no calibration (--calibrate-iters 0)')
-        for trial in members:
-            seconds[trial.name] = None if rates is None else trial_seconds(trial, rates)
-    startup_s, line = startup(client, experiments, calibrate_iters > 0)
-    return Estimate(seconds, sources + [line], startup_s)
+            how = again = 'no history and no calibration (--calibrate-iters 0)'
+        self.found[fam] = rates, how, again
+        return rates, how
+
+    def estimate(self, trials) -> Estimate:
+        """The time of each of TRIALS to train."""
+        if not trials:
+            return Estimate({}, [])
+        families = {}
+        for trial in trials:
+            families.setdefault(family(trial), []).append(trial)
+        seconds, sources = {}, []
+        for fam, members in families.items():
+            what = f'{len(members)} trial(s) like {members[0].name}'
+            rates, how = self._rates(fam, what, members[0])
+            sources.append(f'{what}: {how}')
+            for trial in members:
+                seconds[trial.name] = None if rates is None else trial_seconds(trial, rates)
+        if self.start is None:
+            self.start = startup(self.client, self.experiments, self.calibrate_iters > 0)
+        startup_s, line = self.start
+        return Estimate(seconds, sources + [line], startup_s)

@@ -11,6 +11,7 @@ last epoch on any node.
 """
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import os.path as osp
@@ -320,12 +321,17 @@ def print_trials(suite, trials, plan, est, free: dict, max_concurrent=None) -> N
     width = max(len(t.name) for t in trials)
     asks = {t.name: _fmt_resources(t.resources) for t in trials}
     column = max(len(a) for a in asks.values())
-    print(f'suite {suite.name}: {len(trials)} trials, {len(plan.reused)} reused')
+    reused = len(plan.reused) + len(plan.earlier)
+    print(f'suite {suite.name}: {len(trials)} trials, {reused} reused' + (
+        f' ({len(plan.earlier)} trained by an earlier suite of this command)'
+        if plan.earlier else ''))
     print(f'  {"trial":<{width}}  {"resources":<{column}}  estimate')
     for trial in trials:
         source, seconds = plan.reused.get(trial.name), est.seconds.get(trial.name, False)
+        earlier = plan.earlier.get(trial.name)
         cost = (f'reused: run {source.info.run_id} of suite {source.data.tags.get("suite")}'
-                if source else '?' if seconds is None
+                if source else f'reused: trained by suite {earlier} earlier in this command'
+                if earlier else '?' if seconds is None
                 else 'finished in this launch' if seconds is False else _elapsed(seconds))
         print(f'  {trial.name:<{width}}  {asks[trial.name]:<{column}}  {cost}')
     to_train = [t for t in trials if t.name in est.seconds]
@@ -334,17 +340,51 @@ def print_trials(suite, trials, plan, est, free: dict, max_concurrent=None) -> N
         total.update({k: v for k, v in trial.resources.items() if v})
     print(f'  total if all ran at once: {_fmt_resources(total)}')
     if not to_train:
-        print(f'estimate: nothing to train; {len(plan.reused)} reused trials at cost 0')
+        print(f'estimate: nothing to train; {reused} reused trials at cost 0')
         return
     missing = len(to_train) - len(est.known(to_train))
     print(f'estimate: {_elapsed(est.wall(to_train, free, max_concurrent))} wall on '
           f'{_fmt_resources(free)} free'
           + (f', at most {max_concurrent} at once' if max_concurrent else '')
           + f'; {est.hours(to_train, "CPU"):.2f} CPU-hours, {est.hours(to_train, "GPU"):.2f} '
-          f'GPU-hours; {len(plan.reused)} reused trials at cost 0'
+          f'GPU-hours; {reused} reused trials at cost 0'
           + (f'; {missing} trials not estimated, not counted' if missing else ''))
     for line in est.sources:
         print(f'  {line}')
+
+
+def print_total(planned, plans, ests, free: dict, max_concurrent=None) -> None:
+    """The cost of the suites of PLANNED launched one after the other (as `make reproduce`
+    does), each config trained once: a line per suite (its PLANS and ESTS), then the sum."""
+    rows = []
+    for (suite, trials), plan, est in zip(planned, plans, ests):
+        to_train = plan.to_train(trials)
+        rows.append(dict(
+            suite=suite.name, trials=len(trials), reused=len(plan.reused),
+            earlier=len(plan.earlier), train=len(to_train),
+            done=len(trials) - len(plan.reused) - len(plan.earlier) - len(to_train),
+            unknown=len(to_train) - len(est.known(to_train)),
+            wall=est.wall(to_train, free, max_concurrent),
+            cpu=est.hours(to_train, 'CPU'), gpu=est.hours(to_train, 'GPU')))
+    total = {k: sum(row[k] for row in rows) for k in rows[0] if k != 'suite'}
+    width = max(len(row['suite']) for row in rows + [dict(suite='suite')])
+    print(f'total of the {len(rows)} suites, launched one after the other (reused: from the '
+          'store; earlier: trained by an earlier suite of this command; done: finished in the '
+          'launch continued):')
+    print(f'  {"suite":<{width}}  trials  reused  earlier  done  train  estimate')
+    for row in rows:
+        print(f'  {row["suite"]:<{width}}  {row["trials"]:>6}  {row["reused"]:>6}  '
+              f'{row["earlier"]:>7}  {row["done"]:>4}  {row["train"]:>5}  '
+              f'{_elapsed(row["wall"])}'
+              + (f' + {row["unknown"]} not estimated' if row['unknown'] else ''))
+    print(f'estimate: {_elapsed(total["wall"])} wall on {_fmt_resources(free)} free'
+          + (f', at most {max_concurrent} at once' if max_concurrent else '')
+          + f'; {total["cpu"]:.2f} CPU-hours, {total["gpu"]:.2f} GPU-hours; {total["train"]} '
+          f'of {total["trials"]} trials to train, {total["reused"]} reused from the store, '
+          f'{total["earlier"]} trained by an earlier suite of this command'
+          + (f', {total["done"]} finished in the launches continued' if total['done'] else '')
+          + (f'; {total["unknown"]} trials not estimated, not counted'
+             if total['unknown'] else ''))
 
 
 def _size(nbytes: float) -> str:
@@ -470,8 +510,11 @@ def _init_ray(address: str) -> None:
         raise InputError(f'--address {address}: cannot join a Ray cluster there ({err})') from err
 
 
-def _check_reachable(address: str, timeout: float = 10.0) -> None:
-    """Ray retries an unreachable head for minutes; a closed port is told at once."""
+def _check_reachable(address, timeout: float = 10.0) -> None:
+    """A HOST:PORT address answers (Ray retries an unreachable head for minutes; a closed port
+    is told at once); local and auto need no check."""
+    if address in (None, 'local', 'auto'):
+        return
     host, _, port = address.rpartition(':')
     if not host or not port.isdigit():
         raise InputError(f'--address {address}: use local, auto or HOST:PORT of a Ray head')
@@ -507,22 +550,27 @@ def make_synthetic_once(trials) -> None:
 @dataclass
 class Plan:
     """What a launch will do, read from the store before anything is written: the launch to
-    continue (``--resume``), its trial runs, and the trials reused (name -> source run)."""
+    continue (``--resume``), its trial runs, the trials reused (name -> source run) and, in a
+    dry run of several suites, those an earlier suite of it trains (name -> that suite)."""
     experiment_id: str = None
     parent: object = None
     runs: dict = field(default_factory=dict)
     reused: dict = field(default_factory=dict)
+    earlier: dict = field(default_factory=dict)
 
     def to_train(self, trials) -> list:
-        """The trials Ray Tune runs: neither reused nor finished in the launch continued."""
+        """The trials Ray Tune runs: not reused, not trained by an earlier suite, not finished
+        in the launch continued."""
         finished = {name for name, run in self.runs.items() if run.info.status == 'FINISHED'}
-        return [t for t in trials if t.name not in self.reused and t.name not in finished]
+        return [t for t in trials if t.name not in self.reused and t.name not in self.earlier
+                and t.name not in finished]
 
 
-def plan_launch(client, uri: str, suite, trials, args) -> Plan:
+def plan_launch(client, uri: str, suite, trials, args, earlier=None) -> Plan:
     """Reads the store only: with ``--resume`` the last launch (refused when it is missing or
     its trials changed), its reuse records; the trials without a run in it are looked up by
-    content (reuse.find_sources) unless ``--no-reuse``."""
+    content unless ``--no-reuse``: in the store (reuse.find_sources), else in EARLIER
+    (config_hash -> the suite before this one in a dry run of several that trains it)."""
     experiment = client.get_experiment_by_name(suite.name) if client else None
     plan = Plan(experiment and experiment.experiment_id)
     if args.resume:
@@ -537,9 +585,14 @@ def plan_launch(client, uri: str, suite, trials, args) -> Plan:
                     if reuse.REUSED_FROM in run.data.tags}
         sources = reuse.runs_by_id(client, recorded.values())
         plan.reused = {name: sources[src] for name, src in recorded.items() if src in sources}
-    if client is not None and not args.no_reuse:
-        plan.reused.update(reuse.find_sources(
-            client, [t for t in trials if t.name not in plan.runs]))
+    if args.no_reuse:
+        return plan
+    lookup = [t for t in trials if t.name not in plan.runs]
+    if client is not None:
+        plan.reused.update(reuse.find_sources(client, lookup))
+    earlier = earlier or {}
+    plan.earlier = {t.name: earlier[t.params['config_hash']] for t in lookup
+                    if t.name not in plan.reused and t.params['config_hash'] in earlier}
     return plan
 
 
@@ -556,37 +609,62 @@ def _readable_store(uri: str):
     return MlflowClient(uri)
 
 
-def run_suite(suite, trials, args) -> int:
-    """Runs (or with ``args.resume`` continues) the suite; 0 when every trial finished.
-
-    ``args``: scale, dry_run, address, tracking_uri, max_concurrent, resume, no_reuse,
-    storage_path, work_dir, max_failures (argparse defaults in experiments.cli), and
-    command_line (set by the dispatcher; written on the launch's parent run)."""
+def check_trials(suite, trials) -> None:
+    """The suite has trials, each named once, each with its pretrained weights readable here
+    (on the driver, before any run exists; workers check again)."""
     if not trials:
         raise InputError(f'suite {suite.name}: no trials to run')
     names = [t.name for t in trials]
     if len(set(names)) != len(names):
         raise InputError(f'suite {suite.name}: trial names repeat: {sorted(names)}')
-    for trial in trials:  # on the driver, before any run exists; workers check again
+    for trial in trials:
         for cfg in trial.configs:
             check_pretrained(cfg, f'trial {trial.name}: ')
+
+
+def dry_run(planned, args) -> int:
+    """Prints what launching each (suite, trials) of PLANNED, one after the other, would do and
+    cost, and with several suites their total: a trial whose config an earlier suite of them
+    trains counts as reused, and each cost family is estimated once. Writes nothing."""
+    for suite, trials in planned:
+        check_trials(suite, trials)
     uri = args.tracking_uri or tracking.default_tracking_uri()
-    if args.address not in (None, 'local', 'auto'):  # refused even with nothing to train
-        _check_reachable(args.address)
-    if args.dry_run:
-        client = _readable_store(uri)
-        plan = plan_launch(client, uri, suite, trials, args)
+    _check_reachable(args.address)  # refused even with nothing to train
+    client = _readable_store(uri)
+    plans, trained_by = [], {}  # config_hash -> the first suite that trains it
+    for suite, trials in planned:
+        plans.append(plan_launch(client, uri, suite, trials, args, trained_by))
+        for trial in plans[-1].to_train(trials):
+            trained_by.setdefault(trial.params['config_hash'], suite.name)
+    free = _local_resources()
+    if trained_by and args.address not in (None, 'local'):  # the cluster's, as a launch sees
+        _init_ray(args.address)
+        free = _free_resources()
+        ray.shutdown()
+    estimator, ests = estimate.Estimator(client, args.calibrate_iters), []
+    for (suite, trials), plan in zip(planned, plans):
         to_train = plan.to_train(trials)
-        free = _local_resources()
-        if to_train and args.address not in (None, 'local'):  # the cluster's, as a launch sees
-            _init_ray(args.address)
-            free = _free_resources()
-            ray.shutdown()
-        est = estimate.estimate(client, to_train, args.calibrate_iters)
-        print_trials(suite, trials, plan, est, free, args.max_concurrent)
+        ests.append(estimator.estimate(to_train))
+        print_trials(suite, trials, plan, ests[-1], free, args.max_concurrent)
         if to_train:
             print(checkpoint_note(to_train, suites.logs_checkpoint(suite, args.scale)))
-        return 0
+    if len(planned) > 1:
+        print_total(planned, plans, ests, free, args.max_concurrent)
+    return 0
+
+
+def run_suite(suite, trials, args) -> int:
+    """Runs (or with ``args.resume`` continues) the suite; 0 when every trial finished.
+
+    ``args``: scale, dry_run, address, tracking_uri, max_concurrent, resume, no_reuse,
+    calibrate_iters, storage_path, work_dir, max_failures, flush_interval (argparse defaults in
+    experiments.cli), and command_line (set by the dispatcher; written on the launch's parent
+    run)."""
+    if args.dry_run:
+        return dry_run([(suite, trials)], args)
+    check_trials(suite, trials)
+    uri = args.tracking_uri or tracking.default_tracking_uri()
+    _check_reachable(args.address)  # refused even with nothing to train
     tracking.check_tracking_uri(uri)
     _check_storage(_storage(args))
     check_creatable_dir(_work_root(args), '--work-dir')
@@ -602,7 +680,7 @@ def run_suite(suite, trials, args) -> int:
     try:
         check_resources(to_train, ray.nodes(), ray.cluster_resources())
         free = _free_resources()
-        est = estimate.estimate(client, to_train, args.calibrate_iters)
+        est = estimate.Estimator(client, args.calibrate_iters).estimate(to_train)
         print_trials(suite, trials, plan, est, free, args.max_concurrent)
         return _launch(suite, trials, args, client, uri, plan, est, free)
     finally:
@@ -665,9 +743,20 @@ def _free_resources() -> dict:
     return {k: v for k, v in ray.available_resources().items() if k in ('CPU', 'GPU')}
 
 
+TRIAL_SET = 'trial_set'  # on a launch's parent run: trial_set() of the trials it was made for
+
+
+def trial_set(trials) -> str:
+    """The trials of a launch, as 12 hex digits of their names and config hashes."""
+    text = json.dumps(sorted((t.name, t.params['config_hash']) for t in trials))
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 def _check_same_trials(client, experiment_id: str, parent, trials) -> None:
-    """--resume continues the trials of the last launch: if the suite file, a config or the
-    code changed since, continuing would mix two experiments in one run, so that is refused."""
+    """--resume continues the trials of the last launch: if the suite file, its seeds, a config
+    or the code changed since, continuing would mix two experiments in one run (and Ray Tune
+    restores only the trials it had: one added since would never run), so that is refused. A
+    launch made before ``trial_set`` was recorded is checked on its trial runs only."""
     hashes = {t.name: t.params['config_hash'] for t in trials}
     runs = child_runs(client, experiment_id, parent.info.run_id)
     changed = sorted(name for name, run in runs.items()
@@ -676,6 +765,12 @@ def _check_same_trials(client, experiment_id: str, parent, trials) -> None:
         raise InputError(f'--resume: the trials {changed} of launch {parent.info.run_name} are '
                          'not in the suite as it is now (the suite file, a config or the code '
                          'of prm_rga changed); run without --resume to start a new launch')
+    made_for = parent.data.tags.get(TRIAL_SET)
+    if made_for is not None and made_for != trial_set(trials):
+        raise InputError(f'--resume: launch {parent.info.run_name} was made for other trials '
+                         f'than the {len(trials)} of the suite as it is now (--seeds, the suite '
+                         'file, a config or the code of prm_rga changed); run without --resume '
+                         'to start a new launch')
 
 
 def record_reused(client, launch: Launch, trial, source) -> None:
@@ -702,7 +797,7 @@ def _launch(suite, trials, args, client, uri, plan: Plan, est, free: dict) -> in
         name = f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-{run_id}'
         parent = client.create_run(experiment_id, run_name=name, tags={
             'suite': suite.name, 'scale': args.scale,
-            'tune_experiment': f'{storage.rstrip("/")}/{name}',
+            'tune_experiment': f'{storage.rstrip("/")}/{name}', TRIAL_SET: trial_set(trials),
             notes.NOTE: notes.parent_note(suite, args.scale, len(trials), args.command_line,
                                           commit),
             **({notes.GIT_COMMIT: commit} if commit else {})})

@@ -53,9 +53,12 @@ def git_commit(root: str = ROOT):
         return None
 
 
+def at_commit(commit) -> str:
+    return f'at commit `{commit}`' if commit else '(not run from a git checkout: no commit)'
+
+
 def launch_line(command_line: str, commit) -> str:
-    return (f'`{command_line}` at commit `{commit}`' if commit
-            else f'`{command_line}` (not run from a git checkout: no commit)')
+    return f'`{command_line}` {at_commit(commit)}'
 
 
 def parent_note(suite, scale: str, num_trials: int, command_line: str, commit) -> str:

@@ -38,7 +38,8 @@ def same_threads(run) -> None:
 
 
 def fetch(client, run, path: str, folder: str) -> str:
-    """Downloads the run's artifact PATH into FOLDER; an InputError says what the run lacks."""
+    """Downloads the run's artifact PATH to FOLDER/PATH (an ensemble's members' checkpoints
+    apart); an InputError says what the run lacks."""
     parent = osp.dirname(path)
     if path not in {a.path for a in client.list_artifacts(run.info.run_id, parent or None)}:
         why = (' (a paper-scale trial logs it only when its suite sets '
@@ -48,7 +49,7 @@ def fetch(client, run, path: str, folder: str) -> str:
                if osp.basename(path) == tracking.CHECKPOINT else '')
         raise InputError(f'run {run.info.run_id} ({run.info.run_name}) has no artifact '
                          f'{path}{why}')
-    return client.download_artifacts(run.info.run_id, path, folder)
+    return tracking.download_artifact(client, run.info.run_id, path, folder)
 
 
 def _fetch_config(client, run, folder: str):

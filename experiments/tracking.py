@@ -176,6 +176,14 @@ def fail_run(client, run_id: str, error: str) -> None:
     client.set_terminated(run_id, 'FAILED')
 
 
+def download_artifact(client, run_id: str, path: str, folder: str) -> str:
+    """The run's artifact file PATH downloaded to FOLDER/PATH; returns that path. MLflow writes
+    a file into the folder it is given under its base name, so that an ensemble's
+    ``m0/checkpoint.pth`` and ``m1/checkpoint.pth`` (or its own and its members'
+    ``eval_records.npz``) would overwrite each other."""
+    return client.download_artifacts(run_id, path, osp.join(folder, osp.dirname(path)))
+
+
 def log_run_artifacts(client, run_id: str, work_dir: str, member: str = '',
                       checkpoint: str = None) -> None:
     """A trained (or evaluated) config's files into its run, under ``member/`` for one detector

@@ -16,6 +16,7 @@ import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from experiments.notes import NOTE
 from test_cluster import BIN, Servers, answers, free_port, wait_for
 
 STEPS = 60  # training iterations logged per run
@@ -126,7 +127,9 @@ def write_store(root: str, trials=TRIALS, broken=BROKEN, steps=STEPS, sign=1) ->
     suites = sorted({t[0] for t in trials})
     for suite in suites:
         exp = client.create_experiment(suite, artifact_location=osp.join(root, 'artifacts', suite))
-        parent = client.create_run(exp, tags={'suite': suite, 'scale': 'tiny'})
+        parent = client.create_run(exp, run_name=f'{suite}-tiny-launch', tags={
+            'suite': suite, 'scale': 'tiny', NOTE: f'Launch of suite `{suite}`.\n\nStarted by '
+            f'`prm-rga suite run {suite}` at commit `c0ffee`.'})
         ours = [(p, s, a) for name, p, s, a in trials if name == suite]
         if broken and broken[0] == suite:
             ours.append((broken[1], (broken[2], ), None))

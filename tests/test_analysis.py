@@ -10,7 +10,7 @@ import pytest
 
 from analysis import claims, figures, measures, paper_values, report, specs, tables
 from analysis.runs import Runs
-from mlflow_store import mlflow_server, write_store
+from mlflow_store import mlflow_server
 from prm_rga_cli import main
 from prm_rga.errors import InputError
 from test_cluster import free_port
@@ -55,6 +55,8 @@ def test_every_table_and_figure_is_written(built):
             assert osp.getsize(paths[ext]) > 1000
     for name in ('claims.csv', 'runs.csv', 'report.md'):
         assert osp.getsize(osp.join(built.out, name)) > 0
+    runs = pd.read_csv(osp.join(built.out, 'runs.csv'))
+    assert len(runs) == len(built.runs.frame) and set(runs['config_hash']) == {'abc'}
 
 
 def test_cell_is_mean_std_n_of_the_seeds(store, built):
@@ -185,6 +187,10 @@ def test_claim_verdicts(built):
     # the fixture's runs predate the evaluation records: the report names them
     assert built.no_records and all(v == 'no eval_records.npz' for v in built.no_records.values())
     md = open(osp.join(built.out, 'report.md'), encoding='utf-8').read()
+    assert f'Written by `prm-rga report {" ".join(built.runs.suites)}`, at commit `' in md
+    for suite in sorted(set(built.runs.frame['suite'])):  # the launches that trained the runs
+        assert f'-tiny-launch` (run ' in md and \
+            f'Started by `prm-rga suite run {suite}` at commit `c0ffee`.' in md, suite
     assert 'Runs without a per-image evaluation record' in md and \
         f'{next(iter(built.no_records))}): no eval_records.npz' in md
     csv = pd.read_csv(osp.join(built.out, 'claims.csv'))
@@ -192,6 +198,22 @@ def test_claim_verdicts(built):
                                       'ci_high', 'method', 'seeds', 'images']
     table4 = built.claims.set_index('id').loc['table4']
     assert 'n=3' in table4['evidence'] and 'constant: 0,1' in table4['seeds']
+    # the summary, from the frame built and from claims.csv read back alike
+    summary = open(osp.join(built.out, 'summary.md'), encoding='utf-8').read()
+    assert summary == claims.summary(csv)
+    counts = built.claims['verdict'].value_counts()
+    assert summary.startswith(f"Of the paper's {len(csv)} claims: **{counts[claims.HOLDS]} holds**")
+    assert summary.splitlines()[0] in md
+    rows = {line.split(' | ')[0][2:]: line for line in summary.splitlines()[4:]}
+    assert len(rows) == len(csv)
+    t4 = rows[table4['claim']]
+    assert f'**{claims.INCONCLUSIVE}**' in t4 and claims.interval_text(table4) in t4
+    assert '[Table 4](tables/table4.md)' in t4 and '(3 vs 2 seeds)' in t4
+    lacking = built.claims[built.claims['verdict'] == claims.NOT_ENOUGH]
+    assert len(lacking) and all(  # what is missing, in place of an interval
+        claims.cell(c.evidence) in rows[claims.cell(c.claim)] for c in lacking.itertuples())
+    assert '[Fig. 5 Right](figures/fig5.png)' in rows[
+        claims.cell(built.claims.set_index('id').loc['fig5_mask', 'claim'])]
 
 
 def test_claims_that_fail_or_lack_runs_say_so(store, tmp_path):

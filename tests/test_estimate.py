@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from mlflow import MlflowClient
 from mmengine.config import Config
 
-from experiments import estimate
+from experiments import estimate, reuse
 from experiments.launcher import Progress, run_suite
 from test_launcher import SUITE, launch_args, synth, trial  # noqa: F401  (synth: a fixture)
 
@@ -101,3 +101,75 @@ def test_the_eta_is_known_before_any_trial_finished(capsys, monkeypatch):
     # a: 240 s left at its own pace, b: 540 s by its estimate, then c after a
     assert capsys.readouterr().out.strip().endswith(
         '0/3 done, 2 running, 0 failed | elapsed 0:01:05, ETA 0:09:00')
+
+
+def finished_run(client, experiment, trial, suite='done', startup_s=None) -> str:
+    """A FINISHED trial run of TRIAL's config in EXPERIMENT (as a launch of SUITE leaves it),
+    its launch's start logged when STARTUP_S; its run id."""
+    parent = client.create_run(experiment).info.run_id
+    if startup_s is not None:
+        client.log_metric(parent, 'cost/startup_s', startup_s)
+    run_id = client.create_run(experiment, tags={
+        'mlflow.parentRunId': parent, 'suite': suite, 'trial': trial.name}).info.run_id
+    client.log_param(run_id, 'config_hash', trial.params['config_hash'])
+    client.set_terminated(run_id, 'FINISHED')
+    return run_id
+
+
+def test_a_dry_run_of_several_suites_costs_each_config_once(tmp_path, synth, capsys,
+                                                           monkeypatch):  # noqa: F811
+    """`suite run a b --dry-run`: b's trial that a trains counts as reused, the trial a
+    finished run of the store trained is reused, the family of all of them is calibrated once
+    for the command, and the total is the sum of the suites launched one after the other."""
+    from experiments.launcher import dry_run
+    from experiments.suites import Suite
+    rga = 'faster-rcnn_tiny_rga_synth.py'
+    shared = trial(synth, 'lambda0=1.0;seed=0')
+    first = Suite('a', '<tests>', '', (), {}), [shared, trial(synth, 'lambda0=7.0;seed=0', rga)]
+    stored = trial(synth, 'lambda0=3.0;seed=0', rga, **{'optim_wrapper.lambda0': 3.0})
+    second = Suite('b', '<tests>', '', (), {}), [
+        trial(synth, 'lambda0=1.0;seed=0'), stored, trial(synth, 'epochs=2;seed=0', **{
+            'train_cfg.max_epochs': 2})]
+    args = launch_args(tmp_path, dry_run=True, calibrate_iters=1)
+    (tmp_path / 'mlruns').mkdir()
+    client = MlflowClient(args.tracking_uri)
+    source = finished_run(client, client.create_experiment('done'), stored, startup_s=9.0)
+    records = len(client.search_runs(reuse.experiment_ids(client)))
+    calls = []
+
+    def counted(one, iters):
+        calls.append(one.name)
+        return real_calibrate(one, iters)
+
+    real_calibrate = estimate.calibrate
+    monkeypatch.setattr(estimate, 'calibrate', counted)
+    assert dry_run([first, second], args) == 0
+    out = capsys.readouterr().out
+    assert calls == ['lambda0=1.0;seed=0'], out  # one family, calibrated once
+    assert out.count('calibrating here') == 1, out
+    assert 'suite a: 2 trials, 0 reused\n' in out, out
+    assert 'suite b: 3 trials, 2 reused (1 trained by an earlier suite of this command)' in out
+    assert 'lambda0=1.0;seed=0  1 CPU  reused: trained by suite a earlier in this command' in out
+    assert f'lambda0=3.0;seed=0  1 CPU  reused: run {source} of suite done' in out, out
+    assert re.search(r'epochs=2;seed=0     1 CPU  0:\d\d:\d\d', out), out
+    assert ('1 trial(s) like epochs=2;seed=0: no history; the calibration above, on '
+            'lambda0=1.0;seed=0: ') in out, out
+    walls = re.findall(r'^estimate: (\d:\d\d:\d\d) wall', out, re.M)
+    assert len(walls) == 3, out  # a, b and the total
+    # trials, reused from the store, by an earlier suite, finished in a launch, to train
+    assert re.search(rf'^  a +2 +0 +0 +0 +2  {walls[0]}$', out, re.M), out
+    assert re.search(rf'^  b +3 +1 +1 +0 +1  {walls[1]}$', out, re.M), out
+    seconds = [sum(int(x) * 60 ** i for i, x in enumerate(reversed(w.split(':')))) for w in walls]
+    assert abs(seconds[2] - seconds[0] - seconds[1]) <= 1, walls  # each launch pays Ray's start
+    assert ('3 of 5 trials to train, 1 reused from the store, 1 trained by an earlier suite of '
+            'this command') in out, out
+    assert len(client.search_runs(reuse.experiment_ids(client))) == records  # writes nothing
+
+
+def test_several_suites_run_only_as_a_dry_run_each_once(capsys):
+    from prm_rga_cli import main
+    assert main(['suite', 'run', 'quick', 'table1', '--seeds', '0']) == 2
+    assert ('several suites are planned together only with --dry-run; launch them one at a '
+            'time, as `make reproduce` does') in capsys.readouterr().err
+    assert main(['suite', 'run', 'quick', 'table1', 'quick', '--dry-run']) == 2
+    assert 'suite run: suite quick named more than once' in capsys.readouterr().err

@@ -14,6 +14,7 @@ from experiments import reuse, suites
 from experiments.launcher import child_runs, plan_launch, print_status, run_suite
 from experiments.suites import Suite, Trial, config_hash
 from mlflow_store import mlflow_server
+from prm_rga_errors import InputError
 from test_launcher import launch_args, tiny_config
 
 
@@ -127,6 +128,13 @@ def test_a_finished_run_is_reused_failed_and_killed_ones_are_not(store, tmp_path
     assert list(child_runs(client, second, parent.info.run_id).values())[0].info.run_id == \
         record.info.run_id
     assert len(client.search_runs([second])) == 2
+
+    # a seed added since (`make reproduce` after `make demo`): Ray Tune would restore only the
+    # launch's own trials, so --resume refuses, and a new launch reuses the finished ones
+    more = shared + [fake_trial('a;seed=1', seed=1)]
+    with pytest.raises(InputError, match=rf'--resume: launch {parent.info.run_name} was made '
+                       'for other trials than the 2 of the suite as it is now'):
+        run_suite(SECOND, more, launch_args(tmp_path, tracking_uri=uri, resume=True))
 
 
 def test_the_report_counts_a_run_once_however_many_suites_reuse_it(tmp_path):

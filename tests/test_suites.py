@@ -2,7 +2,9 @@
 the configs a researcher would write by hand, and bad suite files are refused before anything
 runs, with the file and field named."""
 import functools
+import os
 import os.path as osp
+import subprocess
 
 import pytest
 
@@ -27,6 +29,18 @@ def params(**kw):
 
 def test_every_paper_experiment_has_a_suite():
     assert sorted(list_suites()) == sorted(PAPER_NAMES)
+
+
+def test_make_reproduce_runs_every_suite_with_a_tiny_scale():
+    """`make reproduce` is the whole paper on the embedded default: a suite added with a tiny
+    scale cannot be left out of it. The list as make reads it (REPRO_SUITES unset)."""
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k not in ('REPRO_SUITES', 'MAKEFLAGS')}
+    listed = subprocess.run(
+        ['make', '-s', '-C', root, '--eval', 'repro-suites: ; @echo $(REPRO_SUITES)',
+         'repro-suites'], env=env, capture_output=True, text=True, check=True).stdout.split()
+    tiny = [name for name in list_suites() if 'tiny' in scales_of(name)]
+    assert sorted(listed) == sorted(tiny) and len(set(listed)) == len(listed), listed
 
 
 @functools.lru_cache(maxsize=None)
