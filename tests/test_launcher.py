@@ -346,7 +346,6 @@ def test_driver_killed_mid_suite_resumes(tmp_path, synth, capsys):
 def test_two_process_data_parallel_over_gloo(tmp_path, synth):
     """What a trial given k GPUs does, on 2 CPU processes: mmengine's pytorch launcher, one
     model replica per process, rank 0 logging to the trial's run."""
-    from experiments import launcher, tracking
     from experiments.launcher import Launch, _train_member
     uri = f'sqlite:///{tmp_path}/mlflow.db'
     client = MlflowClient(uri)
