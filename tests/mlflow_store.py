@@ -10,6 +10,7 @@ say no."""
 import contextlib
 import os
 import os.path as osp
+import uuid
 
 import numpy as np
 from mlflow import MlflowClient
@@ -163,6 +164,39 @@ def write_store(root: str, trials=TRIALS, broken=BROKEN, steps=STEPS, sign=1) ->
                 logged[(suite, name, seed)] = final
         client.set_terminated(parent.info.run_id, 'FINISHED')
     return dict(uri=uri, suites=suites, logged=logged)
+
+
+def write_finished_runs(client, experiment_id: str, runs) -> list:
+    """RUNS, ``(name, tags, params, metrics)`` of strings (metrics: key -> value at step 1),
+    as FINISHED runs of EXPERIMENT_ID in CLIENT's SQLite store, written in one transaction of
+    MLflow's own store models: the rows ``create_run``, ``log_batch`` and ``set_terminated``
+    write, without the transaction each of those calls takes (3,000 of them for 1,000 runs,
+    most of a minute). Their run ids, oldest first (start times 1 ms apart)."""
+    from mlflow.store.tracking.dbmodels.models import (SqlLatestMetric, SqlMetric, SqlParam,
+                                                       SqlRun, SqlTag)
+    from mlflow.utils.time import get_current_time_millis
+    store = client._tracking_client.store
+    location = client.get_experiment(experiment_id).artifact_location.rstrip('/')
+    start, ids = get_current_time_millis(), []
+    with store.ManagedSessionMaker(read_only=False) as session:
+        for i, (name, tags, params, metrics) in enumerate(runs):
+            run_id = uuid.uuid4().hex
+            run = SqlRun(name=name, artifact_uri=f'{location}/{run_id}/artifacts',
+                         run_uuid=run_id, experiment_id=int(experiment_id),
+                         source_type='UNKNOWN', source_name='', entry_point_name='',
+                         user_id='unknown', status='FINISHED', start_time=start + i,
+                         end_time=start + i, deleted_time=None, source_version='',
+                         lifecycle_stage='active')
+            run.tags = [SqlTag(key=k, value=v) for k, v in
+                        {'mlflow.runName': name, **tags}.items()]
+            run.params = [SqlParam(key=k, value=v) for k, v in params.items()]
+            run.metrics = [SqlMetric(key=k, value=v, timestamp=start, step=1, is_nan=False)
+                           for k, v in metrics.items()]
+            run.latest_metrics = [SqlLatestMetric(key=k, value=v, timestamp=start, step=1,
+                                                  is_nan=False) for k, v in metrics.items()]
+            session.add(run)
+            ids.append(run_id)
+    return ids
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ Ray node joined with `ray start --address`, and an `mlflow server` with proxied 
 in its own temporary directory on 127.0.0.1; `prm-rga suite run --address --tracking-uri` runs a
 2-trial tiny suite against them. The servers are stopped by their process ids (process groups)
 at the end, also when a test fails."""
+import contextlib
 import json
 import os
 import os.path as osp
@@ -27,6 +28,9 @@ BIN = osp.dirname(sys.executable)
 # Ray 2.60 turns token authentication on when ~/.ray/auth_token exists; the test cluster and
 # its driver must not depend on the home directory
 NO_RAY_TOKEN = {'RAY_AUTH_MODE': 'disabled'}
+# `mlflow server` also starts a job runner and seven Huey consumers (MLflow's GenAI scorer and
+# prompt jobs), eight processes importing MLflow for nothing a tracking server does here
+TRACKING_ONLY = {'MLFLOW_SERVER_ENABLE_JOB_EXECUTION': 'false'}
 
 SUITE_YAML = """
 description: cluster test
@@ -67,7 +71,7 @@ class Servers:
     def __init__(self, root: str):
         self.root, self.procs, self.env = root, {}, dict(
             os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]),
-            **NO_RAY_TOKEN)
+            **NO_RAY_TOKEN, **TRACKING_ONLY)
 
     def start(self, name: str, cmd: list) -> subprocess.Popen:
         log = open(osp.join(self.root, f'{name}.log'), 'w')
@@ -100,17 +104,38 @@ class Servers:
         wait_for(lambda: answers(f'http://127.0.0.1:{port}/health'), 'mlflow server')
 
 
+@contextlib.contextmanager
+def ray_auth_disabled():
+    """RAY_AUTH_MODE=disabled in the environment (the servers and drivers the tests start) and
+    in this process's copy of Ray's config, which Ray reads from the environment only now and
+    then: a driver joining a cluster takes it, a private `ray.init` only when RAY_AUTH_MODE is
+    unset. Both restored at the end; else a later private Ray in this process starts its head
+    with the environment's mode (token, which a private Ray sets for good) and a driver that
+    still says disabled, which that head refuses ("Failed to start GCS ... InvalidAuthToken")."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+    mp = pytest.MonkeyPatch()
+    try:
+        for key, value in NO_RAY_TOKEN.items():
+            mp.setenv(key, value)
+        Config.initialize('')
+        yield
+    finally:
+        mp.undo()
+        Config.initialize('')  # before the token cache, as Ray's own tests reset them
+        AuthenticationTokenLoader.instance().reset_cache()
+
+
 @pytest.fixture(scope='module')
 def cluster():
-    mp = pytest.MonkeyPatch()
-    for key, value in NO_RAY_TOKEN.items():
-        mp.setenv(key, value)
     # short paths: Ray's unix sockets live under --temp-dir
     root = tempfile.mkdtemp(prefix='rc', dir='/tmp')
     os.makedirs(osp.join(root, 'mlflow'))
     servers = Servers(root)
     ray_port, mlflow_port = free_port(), free_port()
-    try:
+    with contextlib.ExitStack() as stack:  # undone last to first, also when a test fails
+        stack.enter_context(ray_auth_disabled())
+        stack.callback(shutil.rmtree, root, ignore_errors=True)
+        stack.callback(servers.stop_all)
         common = ['--block', '--num-cpus=1', '--num-gpus=0', '--disable-usage-stats',
                   '--node-ip-address=127.0.0.1']
         servers.start('ray-head', [osp.join(BIN, 'ray'), 'start', '--head', f'--port={ray_port}',
@@ -120,10 +145,6 @@ def cluster():
                                      f'--address=127.0.0.1:{ray_port}', *common])
         servers.start_mlflow(mlflow_port)
         yield servers, f'127.0.0.1:{ray_port}', f'http://127.0.0.1:{mlflow_port}', root
-    finally:
-        servers.stop_all()
-        shutil.rmtree(root, ignore_errors=True)
-        mp.undo()
 
 
 @pytest.fixture(scope='module')

@@ -79,8 +79,10 @@ def test_three_launches_at_once_on_a_new_directory(tmp_path, synth, monkeypatch,
         (tmp_path / f'{name}.yaml').write_text(SUITE.format(name=name) + tiny_scale_yaml())
     env = dict(os.environ, PRM_RGA_SYNTH=synth,
                PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]))
+    # --calibrate-iters 0: no estimate is checked here, and each launch would time 6
+    # iterations of its own and a fresh process's imports first (test_estimate.py checks that)
     procs = [subprocess.Popen([sys.executable, '-m', 'prm_rga_cli', 'suite', 'run',
-                               f'{name}.yaml', '--flush-interval', '1'],
+                               f'{name}.yaml', '--flush-interval', '1', '--calibrate-iters', '0'],
                               cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
              for name in ('alpha', 'beta', 'alpha')]

@@ -145,35 +145,52 @@ description: the launcher's CLI test
 variants:
   - {ratios: '1:1,1:9', ensemble: separate, model.rpn_head.loss_bbox.loss_weight: 1.0}
   - {model.rpn_head.loss_bbox.loss_weight: '.nan'}  # diverges at iteration 1
+  - {train_dataloader.dataset.data_root: MISSING}  # not on the worker
 """ + tiny_scale_yaml()
 
 
 ENSEMBLE_RECORDS = ('m0/eval_records.npz', 'eval_records.npz', 'm1/eval_records.npz')
 
 
+def cli_suite(tmp_path) -> str:
+    """The CLI test's suite file; its third trial reads its training set from MISSING."""
+    path = tmp_path / 'launcher_test.yaml'
+    path.write_text(SUITE_YAML.replace('MISSING', f'{tmp_path}/nowhere/'))
+    return str(path)
+
+
 def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, synth, capsys,
                                                                       monkeypatch):
     """`prm-rga suite run FILE`: Table 5's "x2" trial trains two detectors and evaluates their
-    ensemble; the diverging trial ends FAILED with its error, the other finishes; exit 1.
-    `prm-rga test --run` of the x2 run gives its logged metrics and detections exactly."""
+    ensemble; the diverging trial ends FAILED with its error, and so does a trial whose data
+    its worker lacks, naming node and path; the other finishes; exit 1. `prm-rga test --run` of
+    the x2 run gives its logged metrics and detections exactly."""
     from prm_rga_cli import main
     monkeypatch.setenv('PRM_RGA_SYNTH', synth)
-    path = tmp_path / 'launcher_test.yaml'
-    path.write_text(SUITE_YAML)
+    path = cli_suite(tmp_path)
     uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
     common = ['--tracking-uri', uri]
-    assert main(['suite', 'run', str(path), *common, '--storage-path', f'{tmp_path}/tune',
+    # a driver that has the data (its check passes) and a worker that does not
+    monkeypatch.setattr(launcher, 'check_trial_data', lambda trials: None)
+    assert main(['suite', 'run', path, *common, '--storage-path', f'{tmp_path}/tune',
                  '--work-dir', f'{tmp_path}/work', '--flush-interval', '1',
                  '--calibrate-iters', '0']) == 1
     out = capsys.readouterr().out
     ensemble = 'ratios=1:1,1:9;ensemble=separate;model.rpn_head.loss_bbox.loss_weight=1.0;seed=0'
     diverged = 'ratios=1:3;ensemble=none;model.rpn_head.loss_bbox.loss_weight=.nan;seed=0'
-    assert '1 of 2 trials finished, 1 failed' in out, out
+    missing = f'{tmp_path}/nowhere/'
+    no_data = f'ratios=1:3;ensemble=none;train_dataloader.dataset.data_root={missing};seed=0'
+    assert '1 of 3 trials finished, 2 failed' in out, out
     assert f'FAILED {diverged}: DivergedError: training diverged at iteration 1' in out, out
     client, runs = trial_runs(uri, 'launcher_test')
     kids = children(runs)
     assert kids[diverged].info.status == 'FAILED'
     assert kids[diverged].data.tags['error'].startswith('DivergedError: training diverged')
+    error = kids[no_data].data.tags['error']
+    assert kids[no_data].info.status == 'FAILED'
+    assert error.startswith('InputError: train_dataloader.dataset.ann_file: annotation file not '
+                            f'found: {missing}annotations/instances_train.json (node '), error
+    assert error.endswith(f'(node {kids[no_data].data.tags["node"]})'), error
     run = kids[ensemble]
     assert run.info.status == 'FINISHED', run.data.tags.get('error')
     assert {'m0/train/loss', 'm1/train/loss', 'm0/val/bbox_mAP', 'val/bbox_mAP'} <= set(
@@ -214,11 +231,11 @@ def test_cli_runs_a_suite_file_with_an_ensemble_and_a_diverging_trial(tmp_path, 
         for name in order:
             assert filecmp.cmp(reader.artifact(run.info.run_id, name), logged[name],
                                shallow=False), name
-    assert main(['suite', 'status', str(path), *common]) == 1
+    assert main(['suite', 'status', path, *common]) == 1
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]
             if line.startswith('  ratios=')}
-    assert rows == {diverged: 'FAILED', ensemble: 'FINISHED'}, out
+    assert rows == {diverged: 'FAILED', no_data: 'FAILED', ensemble: 'FINISHED'}, out
     assert 'error: DivergedError' in out
 
 
@@ -227,10 +244,9 @@ def test_resume_without_an_earlier_launch_exits_2(tmp_path, synth, capsys, monke
     without a launch of the suite is named, and no run is made."""
     from prm_rga_cli import main
     monkeypatch.setenv('PRM_RGA_SYNTH', synth)
-    path = tmp_path / 'launcher_test.yaml'
-    path.write_text(SUITE_YAML)
+    path = cli_suite(tmp_path)
     uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
-    assert main(['suite', 'run', str(path), '--resume', '--tracking-uri', uri,
+    assert main(['suite', 'run', path, '--resume', '--tracking-uri', uri,
                  '--storage-path', f'{tmp_path}/tune', '--work-dir', f'{tmp_path}/work']) == 2
     assert (f'--resume: no earlier launch of suite launcher_test at scale tiny in {uri}'
             in capsys.readouterr().err)
@@ -256,24 +272,6 @@ def test_bad_input_fails_before_any_trial(tmp_path, synth):
     assert not osp.exists(tmp_path / 'work')
 
 
-def test_data_missing_on_the_worker_fails_the_trial_naming_node_and_path(tmp_path, synth,
-                                                                           capsys, monkeypatch):
-    missing = f'{tmp_path}/nowhere/'
-    trials = [trial(synth, 'data=missing', **{'synth_data': None,
-                                              'train_dataloader.dataset.data_root': missing})]
-    args = launch_args(tmp_path)
-    # a driver that has the data (its check passes) and a worker that does not
-    monkeypatch.setattr(launcher, 'check_trial_data', lambda trials: None)
-    assert run_suite(SUITE, trials, args) == 1
-    _, runs = trial_runs(args.tracking_uri)
-    (run, ) = children(runs).values()
-    error = run.data.tags['error']
-    assert run.info.status == 'FAILED'
-    assert error.startswith('InputError: train_dataloader.dataset.ann_file: annotation file not '
-                            f'found: {missing}annotations/instances_train.json (node '), error
-    assert error.endswith(f'(node {run.data.tags["node"]})'), error
-
-
 def test_dry_run_prints_the_trials_and_runs_nothing(tmp_path, synth, capsys):
     trials = [trial(synth, 'lambda0=1.0;seed=0'), trial(synth, 'lambda0=7.0;seed=0')]
     args = launch_args(tmp_path, dry_run=True, tracking_uri='http://127.0.0.1:1')
@@ -292,18 +290,20 @@ def kill_resume_trials(synth):
             trial(synth, 'lambda0=1.0;seed=1', **{'train_cfg.max_epochs': 5})]
 
 
-def drive(tmp, synth, resume):
-    """The driver process of the kill/resume test."""
-    args = launch_args(tmp, resume=resume, max_concurrent=1)
+def drive(tmp, synth):
+    """The driver process of the kill/resume test, the one killed."""
+    args = launch_args(tmp, max_concurrent=1)
     sys.exit(run_suite(SUITE, kill_resume_trials(synth), args))
 
 
-def test_driver_killed_mid_suite_resumes(tmp_path, synth):
+def test_driver_killed_mid_suite_resumes(tmp_path, synth, capsys):
+    """The driver, a process of its own, is killed (SIGKILL) during the second trial; a new
+    driver (here, in this process) continues the launch."""
     code = (f'import sys; sys.path[:0] = [{TESTS!r}, {ROOT!r}]; import test_launcher; '
-            f'test_launcher.drive({str(tmp_path)!r}, {synth!r}, resume=%s)')
+            f'test_launcher.drive({str(tmp_path)!r}, {synth!r})')
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
     # its own process group: the Ray processes it started are stopped with it, by group id
-    driver = subprocess.Popen([sys.executable, '-c', code % False], env=env,
+    driver = subprocess.Popen([sys.executable, '-c', code], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               start_new_session=True)
     uri = launch_args(tmp_path).tracking_uri
@@ -328,10 +328,9 @@ def test_driver_killed_mid_suite_resumes(tmp_path, synth):
         except ProcessLookupError:
             pass
     first_end = kids['lambda0=1.0;seed=0'].info.end_time
-    resumed = subprocess.run([sys.executable, '-c', code % True], env=env, capture_output=True,
-                             text=True, timeout=400)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert '2 of 2 trials finished' in resumed.stdout
+    args = launch_args(tmp_path, resume=True, max_concurrent=1)
+    assert run_suite(SUITE, kill_resume_trials(synth), args) == 0
+    assert '2 of 2 trials finished' in capsys.readouterr().out
     client, runs = trial_runs(uri)
     kids = children(runs)
     assert sorted(kids) == ['lambda0=1.0;seed=0', 'lambda0=1.0;seed=1']
@@ -347,7 +346,6 @@ def test_driver_killed_mid_suite_resumes(tmp_path, synth):
 def test_two_process_data_parallel_over_gloo(tmp_path, synth):
     """What a trial given k GPUs does, on 2 CPU processes: mmengine's pytorch launcher, one
     model replica per process, rank 0 logging to the trial's run."""
-    from experiments import launcher, tracking
     from experiments.launcher import Launch, _train_member
     uri = f'sqlite:///{tmp_path}/mlflow.db'
     client = MlflowClient(uri)
@@ -389,10 +387,11 @@ def test_resume_refuses_a_suite_that_changed(tmp_path, synth):
 
 
 def test_a_launch_of_more_trials_than_a_page_is_seen_whole(tmp_path, capsys):
-    """A launch of 1,050 finished trials, written with the MLflow client (more than the 1,000
-    runs of one search_runs page): child_runs and `suite status` see every trial, and --resume
-    finds each trial's run, so that none trains again or gets a second run."""
-    from mlflow.entities import Metric, Param
+    """A launch of 1,050 finished trials (more than the 1,000 runs of one search_runs page):
+    child_runs and `suite status` see every trial, and --resume finds each trial's run, so
+    that none trains again or gets a second run. The parent run is written with the MLflow
+    client, the trial runs in one transaction (mlflow_store.write_finished_runs)."""
+    from mlflow_store import write_finished_runs
     uri = f'sqlite:///{tmp_path}/mlruns/mlflow.db'
     client = MlflowClient(uri)
     experiment = client.create_experiment('unit')
@@ -403,13 +402,9 @@ def test_a_launch_of_more_trials_than_a_page_is_seen_whole(tmp_path, capsys):
     params = {'seed': '0', 'config_hash': config_hash(configs)}
     trials = [Trial(f'lambda0={i};seed=0', {'lambda0': str(i), **params}, configs,
                     {'CPU': 1, 'GPU': 0}) for i in range(1050)]
-    for t in trials:
-        run_id = client.create_run(experiment, run_name=t.name, tags={
-            'mlflow.parentRunId': parent_id, 'suite': 'unit', 'trial': t.name,
-            'scale': 'tiny'}).info.run_id
-        client.log_batch(run_id, metrics=[Metric('val/bbox_mAP', 0.25, 0, 1)],
-                         params=[Param(k, v) for k, v in t.params.items()])
-        client.set_terminated(run_id, 'FINISHED')
+    write_finished_runs(client, experiment, [
+        (t.name, {'mlflow.parentRunId': parent_id, 'suite': 'unit', 'trial': t.name,
+                  'scale': 'tiny'}, t.params, {'val/bbox_mAP': 0.25}) for t in trials])
     client.set_terminated(parent_id, 'KILLED')
     made = {r.info.run_id for r in tracking.search_runs(client, [experiment])}
 

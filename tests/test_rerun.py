@@ -60,7 +60,7 @@ def scores(work_dir) -> np.ndarray:
 def test_the_logged_config_and_checkpoint_give_the_logged_ap(tracked, tmp_path):
     """`prm-rga test` on the run's own config.py and checkpoint.pth: the logged metrics
     exactly, the same detections as the trial's last evaluation; the config names nothing
-    of the launcher, and mmdet's tools/train.py trains it."""
+    of the launcher, and mmdet's tools/train.py trains it through its custom_imports."""
     import mmdet
     uri, run = tracked
     client = MlflowClient(uri)
@@ -84,11 +84,17 @@ def test_the_logged_config_and_checkpoint_give_the_logged_ap(tracked, tmp_path):
     # the trial's one (test --run computes with the run's: the same bits, below)
     assert np.allclose(scores(work), np.load(logged)['score'], rtol=1e-5, atol=0)
 
+    # mmdet's own tools/train.py in a fresh process: the config's custom_imports registers
+    # the plugins (both heads' losses, the RGA schedule over its 2 iterations of 8 images)
     script = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
     subprocess.run([sys.executable, script, config, '--work-dir', str(tmp_path / 'mmdet'),
                     '--cfg-options', 'train_cfg.max_epochs=1'],
                    check=True, cwd=tmp_path, capture_output=True, timeout=300)
     assert (tmp_path / 'mmdet' / 'epoch_1.pth').exists()
+    (log, ) = (tmp_path / 'mmdet').glob('*/vis_data/scalars.json')
+    logs = [row for row in map(json.loads, log.read_text().splitlines()) if 'loss' in row]
+    assert [row['lambda'] for row in logs] == [7, 4]  # 7 - 6 t / T, T = 2
+    assert all('h0.loss_cls' in row and 'h1.loss_cls' in row for row in logs), logs
 
 
 def printed_metrics(out: str) -> dict:

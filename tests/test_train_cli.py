@@ -91,7 +91,7 @@ def scalars(work_dir):
 
 
 def test_resume_continues_the_lambda_schedule(capsys, tmp_path, small_synth):
-    """Stop after 2 of 4 epochs, resume, and get lambda exactly where an unbroken run has it."""
+    """Stop after 1 of 2 epochs, resume, and get lambda exactly where an unbroken run has it."""
     opts = data_options(small_synth) + ['train_dataloader.batch_size=8',
                                         'default_hooks.logger.interval=1',
                                         'default_hooks.checkpoint.interval=1',
@@ -99,15 +99,16 @@ def test_resume_continues_the_lambda_schedule(capsys, tmp_path, small_synth):
                                         # mmengine keeps one visualizer per name and process
                                         f'visualizer.name={tmp_path.name}']
     assert main(['train', PRM, '--work-dir', str(tmp_path), '--cfg-options', *opts,
-                 'train_cfg.max_epochs=2', 'param_scheduler.1.end=4']) == 0
-    # The same schedule over 4 epochs, started from the epoch-2 checkpoint.
+                 'train_cfg.max_epochs=1', 'param_scheduler.1.end=2']) == 0
+    # The same schedule over 2 epochs, started from the epoch-1 checkpoint.
     assert main(['train', PRM, '--work-dir', str(tmp_path), '--resume', '--cfg-options', *opts,
-                 'train_cfg.max_epochs=4', 'param_scheduler.1.end=4']) == 0
-    iters_per_epoch, total = 6, 24
-    # mmengine logs step = iteration index + 1; the first run's steps 1-12 come first.
+                 'train_cfg.max_epochs=2', 'param_scheduler.1.end=2']) == 0
+    iters_per_epoch, total = 6, 12
+    # mmengine logs step = iteration index + 1; the first run's steps 1-6 come first. A resume
+    # that restarted the schedule would log lambda 7 at step 7, where it is 4.
     resumed = {row['step']: row['lambda'] for row in scalars(tmp_path)
-               if 'lambda' in row and row['step'] > 2 * iters_per_epoch}
-    assert sorted(resumed) == list(range(2 * iters_per_epoch + 1, total + 1))
+               if 'lambda' in row and row['step'] > iters_per_epoch}
+    assert sorted(resumed) == list(range(iters_per_epoch + 1, total + 1))
     for step, lam in resumed.items():
         assert lam == pytest.approx(7 - 6 * (step - 1) / total)
 
@@ -123,10 +124,12 @@ def test_nan_loss_stops_training_with_the_terms_named(capsys, tmp_path, small_sy
     assert not (tmp_path / 'last_checkpoint').exists()
 
 
-def test_tiny_training_learns(tmp_path, small_synth):
+def test_tiny_training_learns_and_logs_its_telemetry(tmp_path, small_synth):
     """RGA+PRM from scratch fits its 48 training images in 180 iterations: the loss halves and
     the bbox mAP on those images (the val loader reads the train split here) leaves zero, where
-    an untrained detector is."""
+    an untrained detector is. The same run (the tiny PRM config) logs the per-head telemetry
+    every iteration, gradient norms at their interval, val AP per GT-count subset and per head,
+    and leaves the val dumps."""
     train_ann = f'{small_synth}/annotations/instances_train.json'
     assert main(['train', PRM, '--work-dir', str(tmp_path), '--cfg-options',
                  *data_options(small_synth),
@@ -138,54 +141,24 @@ def test_tiny_training_learns(tmp_path, small_synth):
                  'default_hooks.checkpoint.interval=30', 'randomness.seed=0',
                  f'visualizer.name={tmp_path.name}']) == 0
     rows = scalars(tmp_path)
-    losses = [row['loss'] for row in rows if 'loss' in row]
+    train = [row for row in rows if 'loss' in row]
+    losses = [row['loss'] for row in train]
     assert len(losses) == 30 * 6
     assert sum(losses[-12:]) < 0.5 * sum(losses[:12]), (losses[:12], losses[-12:])
     (val, ) = [row for row in rows if 'val/bbox_mAP' in row]
     assert val['val/bbox_mAP'] > 0.02 and val['val/bbox_mAP_50'] > 0.06, val
 
-
-def test_telemetry_reaches_the_log_and_the_artifacts(tmp_path, small_synth):
-    """The tiny PRM config logs the per-head telemetry every iteration, gradient norms at their
-    interval, val AP per GT-count subset and per head, and leaves the val dumps."""
-    assert main(['train', PRM, '--work-dir', str(tmp_path), '--cfg-options',
-                 *data_options(small_synth), 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-                 'custom_hooks.2.interval=3', 'default_hooks.logger.interval=1',
-                 f'visualizer.name={tmp_path.name}']) == 0
-    rows = scalars(tmp_path)
-    train = [row for row in rows if 'loss' in row]
-    assert len(train) == 6
     for row in train:
         for key in ('num_pos', 'acc_pos', 'acc_neg'):
             assert {f'{key}/h0', f'{key}/h1'} <= set(row), row
         assert row['num_pos/h0'] >= row['num_pos/h1']  # 1:1 takes more positives than 1:9
     assert sum(r['num_pos/h0'] for r in train) > sum(r['num_pos/h1'] for r in train)
+    # the config's GradNormHook measures every 20 iterations; the log keeps the last value
     grad_steps = [row['step'] for row in train if 'grad_fnorm/sum' in row]
-    assert grad_steps[0] == 3 and all('grad_fnorm/h1' in r for r in train if r['step'] >= 3)
-    (val, ) = [row for row in rows if 'val/bbox_mAP' in row]
+    assert grad_steps[0] == 20 and all('grad_fnorm/h1' in r for r in train if r['step'] >= 20)
     for key in ('val/gt1-3/bbox_mAP', 'val/gt8-inf/bbox_mAP', 'val/h0/bbox_mAP',
                 'val/h1/bbox_mAP', 'val/h1/gt4-7/bbox_mAP'):
         assert key in val, sorted(val)
     artifacts = tmp_path / 'artifacts'
     assert (artifacts / 'scores.npz').exists()
-    assert len((artifacts / 'rpn_pos_vs_gt.csv').read_text().splitlines()) == 1 + 16
-
-
-def test_mmdet_tools_train_runs_the_plugins(tmp_path, small_synth):
-    """The configs work from mmdet's own tools/train.py: `custom_imports` registers the plugins."""
-    import subprocess
-    import sys
-
-    import mmdet
-    script = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
-    subprocess.run(
-        [sys.executable, script, PRM, '--work-dir', str(tmp_path), '--cfg-options',
-         *data_options(small_synth), 'train_cfg.max_epochs=1', 'train_cfg.val_interval=2',
-         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
-         'default_hooks.logger.interval=1'],
-        check=True, cwd=tmp_path, capture_output=True, timeout=300)
-    logs = [json.loads(line) for line in open(next(tmp_path.glob('*/vis_data/scalars.json')))]
-    logs = [x for x in logs if 'loss' in x]
-    assert [x['lambda'] for x in logs] == [7 - 6 * t / 6 for t in range(6)]  # 48 images, batch 8
-    assert all('h0.loss_cls' in x and 'h1.loss_cls' in x for x in logs)
-    assert (tmp_path / 'epoch_1.pth').exists()
+    assert len((artifacts / 'rpn_pos_vs_gt.csv').read_text().splitlines()) == 1 + 48
