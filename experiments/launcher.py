@@ -123,6 +123,9 @@ class TuneReportHook(Hook):
         path = find_latest_checkpoint(runner.work_dir)
         if not path or path == self._reported:
             return
+        # the run holds every step up to this checkpoint before Tune may resume from it (a
+        # SIGKILL loses the points not yet sent, and a resume does not train those steps again)
+        runner.visualizer.get_backend('MlflowRunBackend').flush()
         with tempfile.TemporaryDirectory() as tmp:
             for member, src in {**self.done, self.member: path}.items():
                 dst = osp.join(tmp, member or '.', osp.basename(src))

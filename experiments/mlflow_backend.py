@@ -35,7 +35,9 @@ class MlflowRunBackend(BaseVisBackend):
     (same key, step, timestamp, value). ``close`` raises TrackingError when the points cannot
     be delivered within ``close_timeout`` seconds. When the run already has metrics (a resumed
     trial), steps at or below the last logged one of a key are skipped, so a run continued
-    from a checkpoint holds one point per step.
+    from a checkpoint holds one point per step. ``flush`` delivers the buffer at once: the
+    launcher calls it before it hands Tune a checkpoint, so that a trial killed afterwards and
+    resumed from that checkpoint has every step before it in its run.
 
     Args:
         save_dir: unused (BaseVisBackend's signature).
@@ -54,6 +56,7 @@ class MlflowRunBackend(BaseVisBackend):
         self._flush_interval, self._max_backoff = flush_interval, max_backoff
         self._close_timeout = close_timeout
         self._buffer, self._lock = [], threading.Lock()
+        self._sending = threading.Lock()  # one flush at a time: the thread's, or ``flush``
         self._stop = threading.Event()
         self.sent = 0  # points delivered, for tests and benchmarks
 
@@ -90,15 +93,29 @@ class MlflowRunBackend(BaseVisBackend):
         with self._lock:
             self._buffer.extend(points)
 
+    def flush(self) -> bool:
+        """Delivers the buffered points now. False when the store does not take them: they are
+        kept, and the flush thread retries them as it would have."""
+        if not self._env_initialized:
+            return True
+        try:
+            self._flush()
+            return True
+        except Exception as err:
+            logger.warning('MLflow run %s: flush failed (%s); the points are kept for the next '
+                           'try', self._run_id, err)
+            return False
+
     def _flush(self) -> None:
-        with self._lock:
-            batch = list(self._buffer)
-        if not batch:
-            return
-        self._client.log_batch(self._run_id, metrics=batch)
-        with self._lock:
-            del self._buffer[:len(batch)]
-        self.sent += len(batch)
+        with self._sending:
+            with self._lock:
+                batch = list(self._buffer)
+            if not batch:
+                return
+            self._client.log_batch(self._run_id, metrics=batch)
+            with self._lock:
+                del self._buffer[:len(batch)]
+            self.sent += len(batch)
 
     def _flush_loop(self) -> None:
         wait = self._flush_interval

@@ -138,6 +138,38 @@ def test_backend_continues_a_run_without_repeating_steps(run):
                                                      (5, 5.0), (6, 16.0), (7, 17.0), (8, 18.0)]
 
 
+def test_a_checkpoint_reaches_tune_after_the_steps_before_it(run, tmp_path, monkeypatch):
+    """A trial killed after Tune took its epoch checkpoint resumes there and does not train the
+    steps before it again: TuneReportHook delivers them first (`flush`), so the run has them.
+    A store that refuses them keeps them for the flush thread."""
+    from types import SimpleNamespace
+
+    from experiments import launcher
+    uri, client, run_id = run
+    backend = MlflowRunBackend(tracking_uri=uri, run_id=run_id, flush_interval=3600)
+    for step in (1, 2, 3, 4):  # epoch 2 ended at step 4; the flush thread sends hourly
+        backend.add_scalars({'loss': float(step)}, step=step)
+    (tmp_path / 'epoch_2.pth').write_bytes(b'weights')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_2.pth'))
+    runner = SimpleNamespace(work_dir=str(tmp_path), epoch=2, iter=4, max_iters=10,
+                             visualizer=SimpleNamespace(get_backend={
+                                 'MlflowRunBackend': backend}.get))
+    reported = []
+    monkeypatch.setattr(launcher.tune, 'report', lambda metrics, checkpoint=None: reported.append(
+        (checkpoint is not None, [s for s, _ in history(client, run_id, 'train/loss')])))
+    launcher.TuneReportHook().after_train_epoch(runner)
+    assert reported == [(True, [1, 2, 3, 4])]
+
+    backend.add_scalars({'loss': 5.0}, step=5)
+    real = backend._client.log_batch
+    backend._client.log_batch = lambda *args, **kwargs: (_ for _ in ()).throw(
+        ConnectionError('server restarting'))
+    assert backend.flush() is False
+    backend._client.log_batch = real
+    backend.close()
+    assert history(client, run_id, 'train/loss') == [(s, float(s)) for s in range(1, 6)]
+
+
 def test_buckets_without_gt_are_absent_not_minus_one(run):
     """pycocotools' -1 ("no GT of this size / in this subset") never reaches MLflow as a score;
     a real 0 AP and other negative values do."""
