@@ -51,7 +51,7 @@ reproduce: setup
 	  echo "make reproduce: not complete:$$failed (\`make reproduce\` again continues)"; exit 1; fi
 
 test: setup
-	$(BIN)/python -m pytest tests --durations=25
+	$(BIN)/python -m pytest tests -n 2 --dist loadfile --durations=25
 
 bench: setup
 	$(BIN)/python bench/bench_step.py
