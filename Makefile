@@ -50,6 +50,9 @@ reproduce: setup
 	if [ -n "$$failed" ]; then \
 	  echo "make reproduce: not complete:$$failed (\`make reproduce\` again continues)"; exit 1; fi
 
+# Two pytest-xdist workers, each taking a whole test file at a time (its module fixtures are made
+# once): on 2 cores the tests' waits (Ray and server start-up, subprocesses) overlap the other
+# worker's computing. The 25 slowest tests are listed at the end.
 test: setup
 	$(BIN)/python -m pytest tests -n 2 --dist loadfile --durations=25
 
