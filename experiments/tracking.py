@@ -11,6 +11,7 @@ import contextlib
 import os
 import os.path as osp
 import sqlite3
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -183,7 +184,6 @@ def download_artifact(client, run_id: str, path: str, folder: str) -> str:
     ``eval_records.npz``) would overwrite each other. The file appears at FOLDER/PATH only
     complete (downloaded beside it, then renamed): a download that was interrupted leaves no
     file a cache would take for the artifact."""
-    import tempfile
     local = osp.join(folder, path)
     os.makedirs(osp.dirname(local), exist_ok=True)
     with tempfile.TemporaryDirectory(dir=osp.dirname(local), prefix='.download-') as tmp:
@@ -196,8 +196,6 @@ def log_run_artifacts(client, run_id: str, work_dir: str, member: str = '',
     """A trained (or evaluated) config's files into its run, under ``member/`` for one detector
     of an ensemble: its ``config.py``, what its hooks wrote to ``artifacts/`` and ``eval/``, and
     with ``checkpoint`` that checkpoint's weights as ``checkpoint.pth``."""
-    import tempfile
-
     from prm_rga.checkpoint import publish_checkpoint
     client.log_artifact(run_id, osp.join(work_dir, 'config.py'), member or None)
     for folder, dest in (('artifacts', member), ('eval', osp.join(member, 'eval'))):

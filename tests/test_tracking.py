@@ -160,10 +160,11 @@ def test_a_checkpoint_reaches_tune_after_the_steps_before_it(run, tmp_path, monk
     launcher.TuneReportHook().after_train_epoch(runner)
     assert reported == [(True, [1, 2, 3, 4])]
 
+    def restarting(run_id, metrics=()):
+        raise ConnectionError('server restarting')
+
     backend.add_scalars({'loss': 5.0}, step=5)
-    real = backend._client.log_batch
-    backend._client.log_batch = lambda *args, **kwargs: (_ for _ in ()).throw(
-        ConnectionError('server restarting'))
+    real, backend._client.log_batch = backend._client.log_batch, restarting
     assert backend.flush() is False
     backend._client.log_batch = real
     backend.close()
