@@ -77,12 +77,7 @@ def load_odgt(path):
 def check_gt_record(record, where):
     """Validate a gt record (``ID``, ``gtboxes`` with ``fbox`` and ``tag``); ``where`` names it."""
     _check_record(record, where)
-    boxes = record.get('gtboxes')
-    if not isinstance(boxes, list):
-        raise InputError(f'{where}: field gtboxes is missing or not a list')
-    for k, box in enumerate(boxes):
-        if not isinstance(box, dict):
-            raise InputError(f'{where}: gtboxes[{k}] is not an object')
+    for k, box in _boxes(record, 'gtboxes', where):
         _check_xywh(box.get('fbox'), f'{where}: gtboxes[{k}].fbox')
         if not isinstance(box.get('tag'), str):
             raise InputError(f'{where}: gtboxes[{k}].tag is missing or not a string')
@@ -172,15 +167,21 @@ def _check_record(record, where):
 
 
 def _check_det_record(record, where):
-    boxes = record.get('dtboxes')
-    if not isinstance(boxes, list):
-        raise InputError(f'{where}: field dtboxes is missing or not a list')
-    for k, box in enumerate(boxes):
-        if not isinstance(box, dict):
-            raise InputError(f'{where}: dtboxes[{k}] is not an object')
+    for k, box in _boxes(record, 'dtboxes', where):
         _check_xywh(box.get('box'), f'{where}: dtboxes[{k}].box')
         if not _is_number(box.get('score')):
             raise InputError(f'{where}: dtboxes[{k}].score is missing or not a number')
+
+
+def _boxes(record, field, where):
+    """``(index, box)`` of a record's box list, each box checked to be an object."""
+    boxes = record.get(field)
+    if not isinstance(boxes, list):
+        raise InputError(f'{where}: field {field} is missing or not a list')
+    for k, box in enumerate(boxes):
+        if not isinstance(box, dict):
+            raise InputError(f'{where}: {field}[{k}] is not an object')
+        yield k, box
 
 
 def _check_xywh(box, where):
