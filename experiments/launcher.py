@@ -11,6 +11,7 @@ last epoch on any node.
 """
 import contextlib
 import copy
+import fcntl
 import hashlib
 import json
 import os
@@ -554,9 +555,11 @@ def make_synthetic_once(trials) -> None:
 class Plan:
     """What a launch will do, read from the store before anything is written: the launch to
     continue (``--resume``), its trial runs, the trials reused (name -> source run) and, in a
-    dry run of several suites, those an earlier suite of it trains (name -> that suite)."""
+    dry run of several suites, those an earlier suite of it trains (name -> that suite), and
+    the launch's name (its parent run's, its Tune experiment's and its work dir's)."""
     experiment_id: str = None
     parent: object = None
+    name: str = None
     runs: dict = field(default_factory=dict)
     reused: dict = field(default_factory=dict)
     earlier: dict = field(default_factory=dict)
@@ -584,6 +587,10 @@ def plan_launch(client, uri: str, suite, trials, args, earlier=None) -> Plan:
                              f'{args.scale} in {uri}')
         _check_same_trials(client, plan.experiment_id, plan.parent, trials)
         plan.runs = child_runs(client, plan.experiment_id, plan.parent.info.run_id)
+        plan.name = plan.parent.data.tags['tune_experiment'].rstrip('/').rsplit('/', 1)[-1]
+    else:
+        plan.name = (f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-'
+                     f'{uuid.uuid4().hex[:8]}')
         recorded = {name: run.data.tags[reuse.REUSED_FROM] for name, run in plan.runs.items()
                     if reuse.REUSED_FROM in run.data.tags}
         sources = reuse.runs_by_id(client, recorded.values())
@@ -673,21 +680,43 @@ def run_suite(suite, trials, args) -> int:
     check_creatable_dir(_work_root(args), '--work-dir')
     client = MlflowClient(uri)
     plan = plan_launch(client, uri, suite, trials, args)
-    to_train = plan.to_train(trials)
-    if not to_train:
-        print_trials(suite, trials, plan, estimate.Estimate({}, []), {})
-        return _launch(suite, trials, args, client, uri, plan, estimate.Estimate({}, []), {})
-    make_synthetic_once(to_train)
-    check_trial_data(to_train)
-    _init_ray(args.address)
-    try:
-        check_resources(to_train, ray.nodes(), ray.cluster_resources())
-        free = _free_resources()
-        est = estimate.Estimator(client, args.calibrate_iters).estimate(to_train)
-        print_trials(suite, trials, plan, est, free, args.max_concurrent)
-        return _launch(suite, trials, args, client, uri, plan, est, free)
-    finally:
-        ray.shutdown()
+    with driver_lock(osp.join(_work_root(args), plan.name), plan.name):
+        to_train = plan.to_train(trials)
+        if not to_train:
+            print_trials(suite, trials, plan, estimate.Estimate({}, []), {})
+            return _launch(suite, trials, args, client, uri, plan, estimate.Estimate({}, []), {})
+        make_synthetic_once(to_train)
+        check_trial_data(to_train)
+        _init_ray(args.address)
+        try:
+            check_resources(to_train, ray.nodes(), ray.cluster_resources())
+            free = _free_resources()
+            est = estimate.Estimator(client, args.calibrate_iters).estimate(to_train)
+            print_trials(suite, trials, plan, est, free, args.max_concurrent)
+            return _launch(suite, trials, args, client, uri, plan, est, free)
+        finally:
+            ray.shutdown()
+
+
+@contextlib.contextmanager
+def driver_lock(folder: str, name: str):
+    """Held by the driver of launch NAME while it runs, so that a ``--resume`` of it from another
+    process on this machine refuses instead of training its trials a second time beside it. The
+    OS lets go of it when the driver ends, SIGKILL included, so a dead launch resumes."""
+    os.makedirs(folder, exist_ok=True)
+    path = osp.join(folder, 'driver.lock')
+    with open(path, 'a+') as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise InputError(f'--resume: launch {name} is still running ({f.read().strip()}, '
+                             f'holding {path}); wait for it to end or stop it, then resume'
+                             ) from None
+        f.truncate(0)
+        f.write(f'its driver is process {os.getpid()} on {socket.gethostname()}')
+        f.flush()
+        yield
 
 
 def _storage(args) -> str:
@@ -796,11 +825,9 @@ def _launch(suite, trials, args, client, uri, plan: Plan, est, free: dict) -> in
     storage = _storage(args)
     parent = plan.parent
     if parent is None:
-        run_id = uuid.uuid4().hex[:8]
-        name = f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-{run_id}'
-        parent = client.create_run(experiment_id, run_name=name, tags={
+        parent = client.create_run(experiment_id, run_name=plan.name, tags={
             'suite': suite.name, 'scale': args.scale,
-            'tune_experiment': f'{storage.rstrip("/")}/{name}', TRIAL_SET: trial_set(trials),
+            'tune_experiment': f'{storage.rstrip("/")}/{plan.name}', TRIAL_SET: trial_set(trials),
             notes.NOTE: notes.parent_note(suite, args.scale, len(trials), args.command_line,
                                           commit),
             **({notes.GIT_COMMIT: commit} if commit else {})})
@@ -809,7 +836,7 @@ def _launch(suite, trials, args, client, uri, plan: Plan, est, free: dict) -> in
         client.set_tag(parent.info.run_id, notes.NOTE, notes.resumed_note(
             parent.data.tags.get(notes.NOTE), args.command_line, commit))
     tune_path = parent.data.tags['tune_experiment']
-    launch = Launch(name=tune_path.rstrip('/').rsplit('/', 1)[-1], suite=suite.name,
+    launch = Launch(name=plan.name, suite=suite.name,
                     scale=args.scale, tracking_uri=uri, experiment_id=experiment_id,
                     parent_run_id=parent.info.run_id,
                     work_root=_work_root(args),

@@ -298,7 +298,8 @@ def drive(tmp, synth):
 
 def test_driver_killed_mid_suite_resumes(tmp_path, synth, capsys):
     """The driver, a process of its own, is killed (SIGKILL) during the second trial; a new
-    driver (here, in this process) continues the launch."""
+    driver (here, in this process) continues the launch, which it refused to do while the first
+    driver ran."""
     code = (f'import sys; sys.path[:0] = [{TESTS!r}, {ROOT!r}]; import test_launcher; '
             f'test_launcher.drive({str(tmp_path)!r}, {synth!r})')
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]))
@@ -318,6 +319,10 @@ def test_driver_killed_mid_suite_resumes(tmp_path, synth, capsys):
             time.sleep(1)
         assert driver.poll() is None, driver.communicate()[0].decode()[-3000:]
         assert kids['lambda0=1.0;seed=0'].info.status == 'FINISHED'
+        # while it runs, a second driver's --resume of its launch refuses and changes nothing
+        with pytest.raises(InputError, match=f'still running .its driver is process {driver.pid}'):
+            run_suite(SUITE, kill_resume_trials(synth), launch_args(tmp_path, resume=True))
+        assert driver.poll() is None
         driver.send_signal(signal.SIGKILL)
         driver.wait()
     finally:
