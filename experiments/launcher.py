@@ -680,7 +680,7 @@ def run_suite(suite, trials, args) -> int:
     check_creatable_dir(_work_root(args), '--work-dir')
     client = MlflowClient(uri)
     plan = plan_launch(client, uri, suite, trials, args)
-    with driver_lock(osp.join(_work_root(args), plan.name), plan.name):
+    with driver_lock(plan.name):
         to_train = plan.to_train(trials)
         if not to_train:
             print_trials(suite, trials, plan, estimate.Estimate({}, []), {})
@@ -699,12 +699,14 @@ def run_suite(suite, trials, args) -> int:
 
 
 @contextlib.contextmanager
-def driver_lock(folder: str, name: str):
+def driver_lock(name: str):
     """Held by the driver of launch NAME while it runs, so that a ``--resume`` of it from another
     process on this machine refuses instead of training its trials a second time beside it. The
-    OS lets go of it when the driver ends, SIGKILL included, so a dead launch resumes."""
+    OS lets go of it when the driver ends, SIGKILL included, so a dead launch resumes. It lies in
+    the temporary folder, so that a launch refused later for its input leaves no folder behind."""
+    folder = osp.join(tempfile.gettempdir(), 'prm-rga-drivers')
     os.makedirs(folder, exist_ok=True)
-    path = osp.join(folder, 'driver.lock')
+    path = osp.join(folder, f'{name}.lock')
     with open(path, 'a+') as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
