@@ -587,14 +587,14 @@ def plan_launch(client, uri: str, suite, trials, args, earlier=None) -> Plan:
                              f'{args.scale} in {uri}')
         _check_same_trials(client, plan.experiment_id, plan.parent, trials)
         plan.runs = child_runs(client, plan.experiment_id, plan.parent.info.run_id)
-        plan.name = plan.parent.data.tags['tune_experiment'].rstrip('/').rsplit('/', 1)[-1]
-    else:
-        plan.name = (f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-'
-                     f'{uuid.uuid4().hex[:8]}')
         recorded = {name: run.data.tags[reuse.REUSED_FROM] for name, run in plan.runs.items()
                     if reuse.REUSED_FROM in run.data.tags}
         sources = reuse.runs_by_id(client, recorded.values())
         plan.reused = {name: sources[src] for name, src in recorded.items() if src in sources}
+        plan.name = plan.parent.data.tags['tune_experiment'].rstrip('/').rsplit('/', 1)[-1]
+    else:
+        plan.name = (f'{suite.name}-{args.scale}-{time.strftime("%Y%m%d-%H%M%S")}-'
+                     f'{uuid.uuid4().hex[:8]}')
     if args.no_reuse:
         return plan
     lookup = [t for t in trials if t.name not in plan.runs]

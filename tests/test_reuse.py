@@ -124,7 +124,8 @@ def test_a_finished_run_is_reused_failed_and_killed_ones_are_not(store, tmp_path
 
     # --resume of a launch with reused trials: nothing trains, the record stays the only run
     assert run_suite(SECOND, shared, launch_args(tmp_path, tracking_uri=uri, resume=True)) == 0
-    assert 'nothing was trained' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '1 reused, 0 handed to Ray Tune: nothing was trained' in out, out
     assert list(child_runs(client, second, parent.info.run_id).values())[0].info.run_id == \
         record.info.run_id
     assert len(client.search_runs([second])) == 2
