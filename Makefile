@@ -34,16 +34,23 @@ demo: setup
 # trial a finished run trained already, so a second `make reproduce` continues where the first
 # stopped. Hours on 2 cores; stderr stays visible (an error must not vanish in a long run). A
 # suite with a failed trial stops no other; `make reproduce` exits 1 at the end, naming it.
+# With REPRO_EXPORT=DIR the run outlives its machine: the runs exported there are imported first
+# (`suite import`), and each suite's finished runs are exported there when it ends (`suite
+# export`), so that a copy of DIR continues the run on another machine.
 REPRO_SUITES ?= quick table1 table4 table5 table6 fig2 table8 fig3 fig5 table7 table2 fig1 fig6
 REPRO_SEEDS ?= 0 1 2
+REPRO_EXPORT ?=
 
 reproduce: setup
 	$(BIN)/prm-rga data synth --out data/synth
+	$(if $(REPRO_EXPORT),[ ! -d $(REPRO_EXPORT)/runs ] || $(BIN)/prm-rga suite import $(REPRO_EXPORT))
 	$(BIN)/prm-rga suite run $(REPRO_SUITES) --seeds $(REPRO_SEEDS) --dry-run
 	@failed=; for suite in $(REPRO_SUITES); do \
 	  $(BIN)/prm-rga suite run $$suite --seeds $(REPRO_SEEDS) --resume || { [ $$? -eq 2 ] && \
 	    echo "make reproduce: a new launch of $$suite" && \
 	    $(BIN)/prm-rga suite run $$suite --seeds $(REPRO_SEEDS); } || failed="$$failed $$suite"; \
+	  $(if $(REPRO_EXPORT),$(BIN)/prm-rga suite export $$suite --out $(REPRO_EXPORT) || \
+	    failed="$$failed export-$$suite";) \
 	done; \
 	$(BIN)/prm-rga dashboard $(REPRO_SUITES) --out reports/reproduction || failed="$$failed report"; \
 	echo; echo "Results: reports/reproduction/report.md, reports/reproduction/index.html"; \

@@ -1,6 +1,6 @@
-"""`prm-rga suite list|run|status` and `prm-rga ui`. Ray and MLflow are imported only by the
-commands that use them (`experiments.launcher`, `experiments.ui`), so that the parser and
-`suite list` start quickly."""
+"""`prm-rga suite list|run|status|export|import` and `prm-rga ui`. Ray and MLflow are imported
+only by the commands that use them (`experiments.launcher`, `experiments.export`,
+`experiments.ui`), so that the parser and `suite list` start quickly."""
 import argparse
 
 from experiments import suites
@@ -98,6 +98,20 @@ def add_commands(subparsers) -> None:
     p.add_argument('--scale', choices=suites.SCALES, help='(default: the last launch at any scale)')
     p.add_argument('--tracking-uri', metavar='URI', help='MLflow store (default: the local one)')
     p.set_defaults(func='experiments.cli:suite_status')
+
+    p = sub.add_parser('export', help='write the finished runs of suites to a folder of plain '
+                       'files (no model weights), for `suite import` into another store')
+    p.add_argument('suites', nargs='+', metavar='SUITE', help='a suite name or path')
+    p.add_argument('--out', required=True, metavar='DIR',
+                   help='the export folder; runs already in it are kept, launches rewritten')
+    p.add_argument('--tracking-uri', metavar='URI', help='MLflow store (default: the local one)')
+    p.set_defaults(func='experiments.export:export_command')
+
+    p = sub.add_parser('import', help='create the runs of a `suite export` folder in a store '
+                       '(new run ids; a run imported before is not imported again)')
+    p.add_argument('folder', metavar='DIR', help='a folder written by `suite export`')
+    p.add_argument('--tracking-uri', metavar='URI', help='MLflow store (default: the local one)')
+    p.set_defaults(func='experiments.export:import_command')
 
     p = subparsers.add_parser('ui', help='open the MLflow UI on the local runs')
     p.add_argument('--port', type=int, default=5000)
