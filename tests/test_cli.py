@@ -35,7 +35,7 @@ def test_the_detector_library_imports_no_layer_above_it():
 
 
 @pytest.mark.parametrize('argv', [['--help']] + [[c, '--help'] for c in COMMANDS]
-                         + [['suite', s, '--help'] for s in ('list', 'run', 'status')]
+                         + [['suite', s, '--help'] for s in ('list', 'run', 'status', 'export', 'import')]
                          + [['data', 'synth', '--help']])
 def test_help_needs_none_of_the_heavy_stacks(argv):
     code = (f'import contextlib, io\nfrom prm_rga_cli import main\n'
@@ -48,9 +48,11 @@ def test_help_needs_none_of_the_heavy_stacks(argv):
 
 def test_the_report_needs_no_detector_stack():
     """The report reads the store, the eval records and the bootstrap (prm_rga_eval): none of
-    it may pull in torch, mmdet, mmcv or Ray, whose import is most of a report's start."""
+    it may pull in torch, mmdet, mmcv or Ray, whose import is most of a report's start; nor
+    may `suite export|import`, which only copy runs."""
     code = ('import analysis.report, analysis.runs, analysis.intervals, analysis.claims, '
-            'analysis.tables, analysis.figures, prm_rga_eval.bootstrap, prm_rga_eval.records')
+            'analysis.tables, analysis.figures, prm_rga_eval.bootstrap, prm_rga_eval.records, '
+            'experiments.export')
     loaded = loaded_after(code)
     assert 'mlflow' in loaded and 'prm_rga_eval' in loaded  # what the report does need
     assert not {'torch', 'mmdet', 'mmcv', 'mmengine', 'ray', 'prm_rga'} & set(loaded)
@@ -76,7 +78,8 @@ def test_every_command_names_a_handler_that_exists():
         yield parser
 
     handlers = [p.get_default('func') for p in leaves(build_parser())]
-    assert len(handlers) == 9  # train, test, data synth, suite list|run|status, ui, report, dashboard
+    # train, test, data synth, suite list|run|status|export|import, ui, report, dashboard
+    assert len(handlers) == 11
     for handler in handlers:
         module, _, name = handler.partition(':')
         assert callable(getattr(importlib.import_module(module), name)), handler
