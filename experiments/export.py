@@ -128,7 +128,11 @@ def export_runs(client, suites, out: str) -> dict:
     ids = {run.info.run_id: run.data.tags[IMPORTED_FROM] for run in runs
            if IMPORTED_FROM in run.data.tags}
     names = {e: client.get_experiment(e).name for e in {run.info.experiment_id for run in runs}}
-    os.makedirs(osp.join(out, 'runs'), exist_ok=True)
+    try:
+        os.makedirs(osp.join(out, 'runs'), exist_ok=True)
+    except OSError as err:
+        raise InputError(f'suite export --out {out}: cannot create {osp.join(out, "runs")}: '
+                         f'{err}') from err
     counts = dict(written=0, kept=0)
     for run in runs:
         final = osp.join(out, 'runs', ids.get(run.info.run_id, run.info.run_id))

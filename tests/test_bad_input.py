@@ -39,6 +39,9 @@ DEAD = 'http://127.0.0.1:9'  # the discard port: nothing listens there
 # the tiny config on the test's small synthetic set (through $PRM_RGA_SYNTH), nothing to make
 OFFLINE = {'synth_data': None, 'synth_backbone': None, 'model.backbone.init_cfg': None}
 SUITE = "scales: {tiny: {resources: {CPU: 1}, cfg_options: %s}}\n"
+CUT_RUN = 'f' * 32  # the run of the broken exports
+EXPORTED = json.dumps(dict(run_id=CUT_RUN, experiment='quick', status='FINISHED', start_time=1,
+                           params={}, tags={}, metrics={}))
 
 
 @dataclass
@@ -180,6 +183,23 @@ CASES = [
     Case('suite status', '--tracking-uri where no server answers',
          f'suite status quick --tracking-uri {DEAD}', (DEAD, )),
 
+    Case('suite export', 'suite never run in the store',
+         'suite export table1 --out {w}/export --tracking-uri {w.uri}', ('table1', ),
+         mlflow=True),
+    Case('suite export', '--out that cannot be created',
+         'suite export quick --out {w}/config.txt/export --tracking-uri {w.uri}',
+         ('--out', '{w}/config.txt/export'), mlflow=True),
+    Case('suite import', 'folder that holds no export',
+         'suite import {w}/synth --tracking-uri {w.uri}', ('{w}/synth', ), mlflow=True),
+    Case('suite import', 'run.json cut off mid-write (nothing is imported)',
+         'suite import {w}/export_cut --tracking-uri {w.uri}',
+         (f'{{w}}/export_cut/runs/{CUT_RUN}/run.json', ), mlflow=True),
+    Case('suite import', 'metric history that is not gzip (nothing is imported)',
+         'suite import {w}/export_plain --tracking-uri {w.uri}',
+         (f'{{w}}/export_plain/runs/{CUT_RUN}/metrics.csv.gz', ), mlflow=True),
+    Case('suite import', '--tracking-uri where no server answers',
+         f'suite import {{w}}/export_plain --tracking-uri {DEAD}', (DEAD, )),
+
     Case('report', 'suite that is neither known nor in the store',
          'report tabel4 --tracking-uri {w.uri} --out {w}/report', ('tabel4', 'table4', '{w.uri}'),
          mlflow=True, process=True),
@@ -243,10 +263,14 @@ class Workspace:
             'axis.yaml': 'grid: {lamda0: [1, 7]}\nscales: {tiny: {resources: {CPU: 1}}}\n',
             'ok.yaml': SUITE % json.dumps(OFFLINE),
             'no_weights.yaml': SUITE % json.dumps({**OFFLINE, 'load_from': f'{self}/nowhere.pth'}),
+            f'export_cut/runs/{CUT_RUN}/run.json': EXPORTED[:40],
+            f'export_plain/runs/{CUT_RUN}/run.json': EXPORTED,
+            f'export_plain/runs/{CUT_RUN}/metrics.csv.gz': 'key,step,timestamp,value\n',
             'no_data.yaml': SUITE % json.dumps({
                 **OFFLINE, 'train_dataloader.dataset.data_root': f'{self}/nowhere/'}),
         }
         for name, content in files.items():
+            os.makedirs(osp.dirname(osp.join(self.root, name)), exist_ok=True)
             with open(osp.join(self.root, name), 'wb' if isinstance(content, bytes) else 'w') as f:
                 f.write(content)
         self.listener = socket.socket()
