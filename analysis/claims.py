@@ -82,12 +82,17 @@ def _weakest(verdicts) -> str:
     return next(v for v in (CONTRADICTED, INCONCLUSIVE, NOT_ENOUGH, HOLDS) if v in verdicts)
 
 
-def _all_pairs(cid, source, text, pairs, lower_is_better=False, boot=None, paired=False):
+def _all_pairs(cid, source, text, pairs, lower_is_better=False, boot=None, paired=False,
+               prefix=True):
     """Claim over several (label, better, worse[, boot args]) comparisons: holds if every pair
     with runs holds, contradicted if one is contradicted, else inconclusive; Δ and interval
-    are the least favourable pair's. Not enough runs if no pair has runs."""
-    parts = [_compare(cid, source, text, {f'{label} {bl}'.strip(): b},
-                      {f'{label} {wl}'.strip(): w}, lower_is_better,
+    are the least favourable pair's. Not enough runs if no pair has runs. Each side is named
+    '<label> <side label>', or with ``prefix=False`` by its side label alone."""
+    def name(label, side):
+        return f'{label} {side}'.strip() if prefix else side
+
+    parts = [_compare(cid, source, text, {name(label, bl): b}, {name(label, wl): w},
+                      lower_is_better,
                       boot=None if boot is None else boot(label), paired=paired)
              for label, (bl, b), (wl, w) in pairs]
     measured = [p for p in parts if p.verdict != NOT_ENOUGH or not np.isnan(p.delta)]
@@ -310,10 +315,12 @@ def table_claims(runs, boot=None):
                    boot=lambda label: _boot(runs, boot, specs.PRM, dict(ratios=label),
                                             h0 if label == '1:1' else h1, ap)),
         _all_pairs('table1_ensemble', 'Tables 1, 5', 'the PRM ensemble beats each of its heads',
-                   [(name, ('ensemble', f(runs, specs.PRM, ap)), (name, f(runs, specs.PRM, m)))
+                   [(name, ('ensemble', f(runs, specs.PRM, ap)),
+                     (f'{name} alone', f(runs, specs.PRM, m)))
                     for name, m in (('R-CNN1', h0), ('R-CNN2', h1))],
                    boot=lambda label: _boot(runs, boot, specs.PRM, specs.PRM, ap,
-                                            h0 if label == 'R-CNN1' else h1), paired=True),
+                                            h0 if label == 'R-CNN1' else h1), paired=True,
+                   prefix=False),
         _compare('table5_x2', 'Table 5',
                  'PRM beats two separately trained detectors (1:1, 1:9) ensembled (AP)',
                  {'PRM': f(runs, specs.PRM, ap)}, {'Faster R-CNNx2': f(runs, sep, ap)},

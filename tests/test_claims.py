@@ -170,6 +170,9 @@ def test_claim_says_yes_or_no_on_the_logged_values(checked, cid):
     claim = frame.loc[cid]
     assert claim['verdict'] == (claims.HOLDS if sign > 0 else claims.CONTRADICTED), (
         cid, claim['verdict'], claim['ci_low'], claim['ci_high'], claim['evidence'])
+    if cid == 'table1_ensemble':  # each side named once: the ensemble, the head alone
+        assert 'ensemble ' in claim['evidence'] and 'R-CNN2 alone ' in claim['evidence']
+        assert 'R-CNN1 R-CNN1' not in claim['evidence'], claim['evidence']
     deltas, texts = expected(cid, store, sign)
     assert any(claim['delta'] == pytest.approx(d, rel=1e-6) for d in np.atleast_1d(deltas)), (
         deltas, claim['evidence'])
