@@ -1,14 +1,15 @@
 """`prm-rga suite export|import`: the finished runs of suites as plain files, and back into a
-store. A long reproduction outlives the machine its store is on: exported after each suite (a
-few hundred KB a trial), it continues on another machine from the imported runs, which a new
+store. A long reproduction outlives the machine its store is on: exported after each suite (about
+130 KB a tiny trial), it continues on another machine from the imported runs, which a new
 launch reuses by content (experiments.reuse), and the report reads them as it reads any run.
 
 An export folder holds ``experiments.json`` (each suite's description tag) and one folder per
 run, ``runs/<run id>/``: ``run.json`` (experiment, name, status, times, params, tags, final
 metrics), ``metrics.csv.gz`` (every metric history: key, step, timestamp, value) and
-``artifacts/``, all of the run's artifacts but model weights (``checkpoint.pth``: a trial's
-``prm-rga train|test --run`` needs the original store). Exported runs: the FINISHED trial runs and
-reuse records of the suites, the sources of those records in other suites, and the launches
+``artifacts/``: every artifact the report reads, which is all of the run's but model weights
+(``checkpoint.pth``: a trial's ``prm-rga train|test --run`` needs the original store) and the
+per-proposal scores of runs other than Fig. 6's (``scores.npz``, most of a trial's bytes).
+Exported runs: the FINISHED trial runs and reuse records of the suites, the sources of those records in other suites, and the launches
 (parent runs) of all of them; a trial still training or that failed is left out (the next
 launch trains it). A run folder appears complete or not at all (written beside, then renamed); a
 finished trial's is written once, a launch's again at every export (its status and notes
@@ -43,6 +44,7 @@ RUN, METRICS, ARTIFACTS = 'run.json', 'metrics.csv.gz', 'artifacts'
 PARENT = 'mlflow.parentRunId'
 TERMINAL = ('FINISHED', 'FAILED', 'KILLED')
 BATCH = 1000  # MLflow's most metrics in one log_batch
+SCORES = 'scores.npz'  # per-proposal class scores (prm_rga.eval_dump)
 
 
 def _is_launch(run) -> bool:
@@ -107,16 +109,31 @@ def _write_run(client, run, experiment: str, ids: dict, folder: str) -> None:
     with gzip.GzipFile(osp.join(folder, METRICS), 'wb', mtime=0) as f:  # same run, same bytes
         f.write(text.getvalue().encode())
     artifacts = osp.join(folder, ARTIFACTS)
-    for path in _artifact_files(client, info.run_id):
+    for path in _artifact_files(client, run):
         tracking.download_artifact(client, info.run_id, path, artifacts)
 
 
-def _artifact_files(client, run_id: str, path: str = None) -> list:
+def _reads_scores(run) -> bool:
+    """Whether the report reads the run's per-proposal scores: Fig. 6 reads those of the PRM
+    row's runs (analysis.measures.head_scores), and no other figure, table or claim does."""
+    from analysis import specs
+    from analysis.runs import normalize
+    params = run.data.params
+    if any('.' in key for key in params):  # a config-key variant fills no row
+        return False
+    have, want = normalize(params), normalize(specs.PRM)
+    return all(have[key] == want[key] for key in specs.DEFAULTS)
+
+
+def _artifact_files(client, run, path: str = None) -> list:
+    """The run's artifact files to export: all but model weights, and per-proposal scores
+    only where the report reads them (1.4 MB a tiny trial, nine tenths of its export)."""
     files = []
-    for item in client.list_artifacts(run_id, path):
+    for item in client.list_artifacts(run.info.run_id, path):
+        name = osp.basename(item.path)
         if item.is_dir:
-            files += _artifact_files(client, run_id, item.path)
-        elif osp.basename(item.path) != tracking.CHECKPOINT:
+            files += _artifact_files(client, run, item.path)
+        elif name != tracking.CHECKPOINT and (name != SCORES or _reads_scores(run)):
             files.append(item.path)
     return files
 

@@ -87,6 +87,19 @@ def test_the_moved_runs_give_the_same_report(store, moved):
 def test_a_second_export_of_the_moved_runs_is_the_first_byte_for_byte(moved):
     assert moved['counts']['imported'] == len(os.listdir(osp.join(moved['export'], 'runs')))
     assert same_tree(moved['export'], moved['again']) == []
+    # per-proposal scores only of the runs Fig. 6 reads (the claims' equality shows it reads
+    # them there), every other artifact of every run but the weights
+    with_scores = 0
+    for run in os.listdir(osp.join(moved['export'], 'runs')):
+        folder = osp.join(moved['export'], 'runs', run)
+        params = json.load(open(osp.join(folder, export.RUN)))['params']
+        artifacts = set(os.listdir(osp.join(folder, 'artifacts'))) if params else set()
+        prm_row = params.get('ratios') == '1:1,1:9' and params.get('lambda0') == '1.0' and all(
+            params.get(k, v) == v for k, v in dict(ensemble='none', schedule='1x').items())
+        assert artifacts == ({'config.py', 'rpn_pos_vs_gt.csv', 'scores.npz'} if prm_row else
+                             {'config.py', 'rpn_pos_vs_gt.csv'} if params else set()), params
+        with_scores += prm_row
+    assert with_scores == 3  # quick's PRM row, seeds 0, 1, 2
     # histories are there in full, not just the final values
     run = next(iter(os.listdir(osp.join(moved['export'], 'runs'))))
     with gzip.open(osp.join(moved['export'], 'runs', run, export.METRICS), 'rt') as f:
