@@ -18,8 +18,9 @@ change while it runs).
 Run ids are the store's own: an imported run gets a new id and keeps the exported one in its
 tag ``imported_from``, and every id of the export that a tag names (``mlflow.parentRunId``,
 ``reused_from``, links in notes) is rewritten to the new id, back again on export. Importing
-twice imports nothing twice; a run an interrupted import left unfinished (its tag ``importing``
-still set) is deleted and imported again. A launch exported while it ran is imported
+twice imports nothing twice, nor does importing into the store the export came from; a run
+that an interrupted import left unfinished (its tag ``importing`` still set) is deleted and
+imported again. A launch exported while it ran is imported
 ``KILLED``: its driver is not running where the runs are imported.
 """
 import csv
@@ -233,7 +234,8 @@ def import_runs(client, folder: str, tracking_uri: str) -> dict:
     docs = [_read_run(folder, run_id) for run_id in _run_ids(folder)]
     histories = {doc['run_id']: _history(folder, doc['run_id']) for doc in docs}
     experiment_tags = _experiment_tags(folder)
-    imported = _imported(client)
+    # runs imported before, and those of the store the export was written from
+    imported = {**_imported(client), **reuse.runs_by_id(client, [d['run_id'] for d in docs])}
     ids = {old: run.info.run_id for old, run in imported.items()}
     counts = dict(imported=0, present=0)
     # launches first, then trial runs, then reuse records: each names runs made before it

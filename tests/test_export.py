@@ -55,7 +55,8 @@ def moved(store, tmp_path_factory):
     tracking.check_tracking_uri(uri)
     counts = export.import_runs(MlflowClient(uri), first, uri)
     export.export_runs(MlflowClient(uri), store['suites'], again)
-    return dict(uri=uri, export=first, again=again, counts=counts, root=root)
+    return dict(uri=uri, export=first, again=again, counts=counts, root=root,
+                source=store['uri'])
 
 
 def test_the_moved_runs_give_the_same_report(store, moved):
@@ -111,6 +112,8 @@ def test_import_twice_imports_nothing_twice_and_redoes_an_interrupted_run(moved)
     before = export._imported(client)
     assert export.import_runs(client, moved['export'], moved['uri']) == dict(
         imported=0, present=len(before))
+    source = MlflowClient(moved['source'])  # the store it was exported from: all there
+    assert export.import_runs(source, moved['export'], moved['source'])['imported'] == 0
     victim = next(run for run in before.values() if 'mlflow.parentRunId' in run.data.tags)
     client.set_tag(victim.info.run_id, export.IMPORTING, 'true')  # as an import cut off there
     assert export.import_runs(client, moved['export'], moved['uri']) == dict(
