@@ -1,8 +1,10 @@
 """The paper's Tables 1-8 with our runs beside them: per cell the paper's value, ours
 (mean ± std over seeds, n) and the difference, as Markdown, LaTeX and CSV.
 
-A cell without finished runs says "not run" (and how many of its runs failed); it never shows
-a number that was not measured.
+A cell without finished runs says "not run" (and how many of its runs failed), or "not at tiny
+scale" where the scale of the runs has no config for its row (the tiny scale has one backbone:
+no suite can fill the ResNeXt rows of Table 2 or any of Table 3); it never shows a number that
+was not measured.
 """
 import os.path as osp
 
@@ -10,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import intervals, paper_values, specs
-from analysis.runs import seed_stats
+from analysis.runs import normalize, seed_stats
+from experiments import suites
+from prm_rga_errors import InputError
 
 
 def build(runs, name: str, boot=None) -> pd.DataFrame:
@@ -26,9 +30,11 @@ def build(runs, name: str, boot=None) -> pd.DataFrame:
             metric = col.metric if row.metrics is None else row.metrics.get(column)
             rec = dict(zip(paper.labels, label), table=name, column=column,
                        paper=paper_row[column], metric=metric, mean=np.nan, std=np.nan, n=0,
-                       runs=0, seeds='', run_ids='', unfinished='')
+                       runs=0, seeds='', run_ids='', unfinished='', scale='')
             if metric is not None:
                 selector = {**row.params, **col.params}
+                rec['scale'] = runs.scale if runs.scale and not has_config(
+                    selector, runs.scale) else ''  # no run can fill the cell at this scale
                 done = runs.select(selector)
                 values = done[metric] * 100 if metric in done else pd.Series(np.nan, done.index)
                 used = done[values.notna().to_numpy()]
@@ -50,6 +56,15 @@ def build(runs, name: str, boot=None) -> pd.DataFrame:
 
 
 EFFECT_FIELDS = ('paper_effect', 'effect', 'effect_low', 'effect_high', 'effect_method')
+
+
+def has_config(selector: dict, scale: str) -> bool:
+    """Whether SCALE has a config for the selector's detector, dataset and backbone."""
+    try:
+        suites.base_config(normalize(selector), scale)
+    except InputError:
+        return False
+    return True
 
 
 def _effect(name, label, column, paper, cell_runs, boot) -> dict:
@@ -90,6 +105,8 @@ def ours_text(cell, d=1) -> str:
     if cell['n'] == 0 and cell['runs']:
         runs = f'{cell["runs"]} run' + ('s' if cell['runs'] > 1 else '')
         return f'not logged ({runs} without {cell["metric"]})'
+    if cell['n'] == 0 and cell['scale'] and not cell['unfinished']:
+        return f'not at {cell["scale"]} scale'
     if cell['n'] == 0:
         unfinished = cell['unfinished'].split()
         detail = ', '.join(f'{unfinished.count(s)} {s}' for s in sorted(set(unfinished)))

@@ -4,7 +4,11 @@ A suite file (`experiments/suites/NAME.yaml`, schema in docs/suites.md) names th
 settings of one experiment as *params* (detector, ratios, lambda0, ...); `expand` turns it into
 trials, each with the complete mmengine configs to train, built from one base config per
 detector and dataset by `build_config`. The whole file is validated before anything runs.
+mmengine is imported where configs are built, so that the report can ask `base_config` which
+rows a scale has without it.
 """
+from __future__ import annotations
+
 import ast
 import copy
 import functools
@@ -17,7 +21,6 @@ from fractions import Fraction
 from glob import glob
 
 import yaml
-from mmengine.config import Config
 
 from prm_rga_errors import InputError, read_text
 
@@ -178,6 +181,7 @@ def build_config(params: dict, scale: str, cfg_options=None, field='params',
     trial's ratios, sampling, RGA, schedule and seed applied, then config-key axes and the
     scale's cfg_options. Two configs (one head each) when ensemble=separate. ``bases`` (path ->
     Config) keeps the base configs read, for the next trial of the same suite."""
+    from mmengine.config import Config
     path = base_config(params, scale, field)
     ratios = params['ratios'].split(',')
     groups = [ratios] if params['ensemble'] == 'none' else [[r] for r in ratios]

@@ -151,6 +151,28 @@ def test_missing_runs_say_not_run(built):
     assert built.runs.missing_suites == [MISSING]
 
 
+def test_rows_the_scale_has_no_config_for_say_so(built):
+    """The tiny scale has one backbone: Table 3 (ResNet-101, ResNeXt-101) and Table 2's ResNeXt
+    rows cannot run there, which the cells say rather than "not run"; the R50 2x rows can."""
+    assert built.runs.scale == 'tiny'
+    table3 = pd.read_csv(osp.join(built.out, 'tables', 'table3.csv'))
+    assert (table3['scale'] == 'tiny').all()
+    md = open(osp.join(built.out, 'tables', 'table3.md'), encoding='utf-8').read()
+    assert 'not run' not in md
+    assert md.count('not at tiny scale') == len(specs.TABLES['table3'].rows) * len(
+        specs.TABLES['table3'].columns)
+    table2 = built.tables['table2']
+    resnext = table2['Backbone'].str.startswith('ResNeXt')
+    assert resnext.any() and (table2.loc[resnext, 'scale'] == 'tiny').all()
+    assert table2.loc[~resnext, 'scale'].eq('').all()
+    assert cell(built, 'table2', ('Faster R-CNN', 'ResNet-50', '2x'), 'AP')['n'] == 0
+    wide = tables.wide(table2, 'table2', built.absolute)
+    r50_2x = wide[(wide['Backbone'] == 'ResNet-50') & (wide['Schedule'] == '2x')]
+    assert (r50_2x['AP ours'] == 'not run').all()
+    assert (wide.loc[wide['Backbone'].str.startswith('ResNeXt'), 'AP ours']
+            == 'not at tiny scale').all()
+
+
 def test_a_metric_no_run_logged_says_so(store, tmp_path):
     runs = Runs(['quick'], store['uri'], cache_dir=str(tmp_path))
     runs.frame = runs.frame.drop(columns=['val/h1/bbox_mAP'])
