@@ -19,10 +19,14 @@ import os.path as osp
 from dataclasses import dataclass
 from fractions import Fraction
 from glob import glob
+from typing import TYPE_CHECKING
 
 import yaml
 
 from prm_rga_errors import InputError, read_text
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 SUITES_DIR = osp.join(osp.dirname(__file__), 'suites')
 CONFIGS_DIR = osp.join(osp.dirname(__file__), 'configs')

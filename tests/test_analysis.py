@@ -223,7 +223,7 @@ def test_claim_verdicts(built):
     md = open(osp.join(built.out, 'report.md'), encoding='utf-8').read()
     assert f'Written by `prm-rga report {" ".join(built.runs.suites)}`, at commit `' in md
     for suite in sorted(set(built.runs.frame['suite'])):  # the launches that trained the runs
-        assert f'-tiny-launch` (run ' in md and \
+        assert f'{suite}-tiny-launch` (run ' in md and \
             f'Started by `prm-rga suite run {suite}` at commit `c0ffee`.' in md, suite
     assert 'Runs without a per-image evaluation record' in md and \
         f'{next(iter(built.no_records))}): no eval_records.npz' in md
