@@ -59,7 +59,10 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
         pd.DataFrame(columns=cols)
     for p in problems.itertuples():
         log(f'      {p.status.lower()} run: {p.suite} / {p.trial} ({p.error or "no error tag"})')
-    frame.drop(columns=[c for c in frame if c.startswith(('train/', ))]).to_csv(
+    # one line per run: its params and status, then its final metrics by name (not in the
+    # order the store holds them, so that the same runs write the same file)
+    metrics = sorted(c for c in frame if '/' in c and not c.startswith('train/'))
+    frame[[c for c in frame if '/' not in c] + metrics].to_csv(
         osp.join(out, 'runs.csv'), index=False)
 
     step(2, 'tables 1-8')

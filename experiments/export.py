@@ -1,6 +1,6 @@
 """`prm-rga suite export|import`: the finished runs of suites as plain files, and back into a
-store. A long reproduction outlives the machine its store is on: exported after each suite (about
-130 KB a tiny trial), it continues on another machine from the imported runs, which a new
+store. A long reproduction outlives the machine its store is on: exported after each suite (130-250
+KB a tiny trial), it continues on another machine from the imported runs, which a new
 launch reuses by content (experiments.reuse), and the report reads them as it reads any run.
 
 An export folder holds ``experiments.json`` (each suite's description tag) and one folder per
