@@ -34,6 +34,7 @@ demo: setup
 # trial a finished run trained already, so a second `make reproduce` continues where the first
 # stopped. Hours on 2 cores; stderr stays visible (an error must not vanish in a long run). A
 # suite with a failed trial stops no other; `make reproduce` exits 1 at the end, naming it.
+# Last, tools/check_reproduction.py: every trial of every suite has one finished run.
 # With REPRO_EXPORT=DIR the run outlives its machine: the runs exported there are imported first
 # (`suite import`), and each suite's finished runs are exported there when it ends (`suite
 # export`), so that a copy of DIR continues the run on another machine.
@@ -53,6 +54,8 @@ reproduce: setup
 	    failed="$$failed export-$$suite";) \
 	done; \
 	$(BIN)/prm-rga dashboard $(REPRO_SUITES) --out reports/reproduction || failed="$$failed report"; \
+	$(BIN)/python tools/check_reproduction.py reports/reproduction --suites $(REPRO_SUITES) \
+	  --seeds $(REPRO_SEEDS) || failed="$$failed check"; \
 	echo; echo "Results: reports/reproduction/report.md, reports/reproduction/index.html"; \
 	if [ -n "$$failed" ]; then \
 	  echo "make reproduce: not complete:$$failed (\`make reproduce\` again continues)"; exit 1; fi

@@ -295,3 +295,34 @@ def test_one_bad_value_among_2000_trials_is_named_before_anything_is_made(tmp_pa
     assert (f'prm-rga: error: big.yaml: trial backbone=r101;ratios=1:10;lambda0=10;seed=0: '
             'backbone=r101 has no tiny config') in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ['big.yaml']
+
+
+def test_check_reproduction_wants_each_trial_finished_once(tmp_path, capsys):
+    """tools/check_reproduction.py (the last step of `make reproduce`) on a runs.csv written by
+    hand from quick's trials: all there passes; a trial only FAILED, or one trained twice, fails
+    and is named."""
+    import importlib.util
+
+    import pandas as pd
+    spec = importlib.util.spec_from_file_location(
+        'check_reproduction',
+        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', 'check_reproduction.py'))
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    trials = trials_of('quick', 'tiny')
+    rows = [dict(suite='quick', trial=t.name, status='FINISHED',
+                 config_hash=t.params['config_hash']) for t in trials]
+
+    def run(rows):
+        pd.DataFrame(rows).to_csv(tmp_path / 'runs.csv', index=False)
+        code = check.main([str(tmp_path), '--suites', 'quick', '--seeds', '0', '1'])
+        return code, capsys.readouterr().out
+
+    code, out = run(rows)
+    assert code == 0 and ('quick     8 of 8 trials have a finished run\n'
+                          f'8 distinct configs in 8 trials; 8 runs in {tmp_path}/runs.csv\n') in out
+    failed = [dict(r, status='FAILED') if i == 3 else r for i, r in enumerate(rows)]
+    code, out = run(failed)
+    assert code == 1 and f'missing: {trials[3].name} (config {trials[3].params["config_hash"]})' in out
+    code, out = run(rows + rows[:1])
+    assert code == 1 and f'trained more than once: configs {trials[0].params["config_hash"]}' in out
