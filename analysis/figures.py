@@ -40,15 +40,18 @@ def _not_run(ax, needs: str):
     ax.set_yticks([])
 
 
-def _band(ax, frame, label, scale=1.0, **kw):
-    """Mean over seeds with its 95% interval over seeds as a band (none for one seed)."""
+def _band(ax, frame, label, scale=1.0, top=None, **kw):
+    """Mean over seeds with its 95% interval over seeds as a band (none for one seed), cut to
+    the values the quantity can take: [0, TOP] (a t interval over 3 seeds runs past them, e.g.
+    an accuracy above 1)."""
     mean, std = frame.mean(axis=1) * scale, frame.std(axis=1).fillna(0) * scale
     n = frame.shape[1]
     half = intervals.half_width(std, frame.notna().sum(axis=1))
     line, = ax.plot(mean.index, mean,
                     label=f'{label} (n={n}' + (', 95% CI)' if n > 1 else ', one seed)'), **kw)
     if n > 1:
-        ax.fill_between(mean.index, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+        ax.fill_between(mean.index, (mean - half).clip(lower=0), (mean + half).clip(upper=top),
+                        color=line.get_color(), alpha=0.2)
 
 
 def fig1a(runs):
@@ -120,7 +123,8 @@ def fig3(runs):
             if key in data[label]:
                 frame = data[label][key]
                 frame = frame * 100 if key.startswith('val/') else measures.smooth(frame)
-                _band(ax, frame, label, marker='o' if key.startswith('val/') else None)
+                _band(ax, frame, label, marker='o' if key.startswith('val/') else None,
+                      top=100 if key.startswith('val/') else 1)
                 drawn = True
         if drawn:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -334,6 +334,20 @@ def assert_line(drawn, label, frame):
     np.testing.assert_allclose(y, frame.mean(axis=1), rtol=1e-12)
 
 
+def test_a_band_stays_within_what_its_quantity_can_take():
+    """Three seeds of an accuracy near 1 (and near 0): the 95% t interval runs past [0, 1], the
+    band drawn stops there; the line is the mean as it is."""
+    frame = pd.DataFrame({0: [0.99, 0.0], 1: [1.0, 0.05], 2: [0.7, 0.0]}, index=[10, 20])
+    half = 4.303 * frame.std(axis=1) / np.sqrt(3)  # t(0.975, 2 dof)
+    assert (frame.mean(axis=1) + half)[10] > 1 and (frame.mean(axis=1) - half)[20] < 0
+    fig, ax = plt.subplots()
+    figures._band(ax, frame, 'acc', top=1)
+    y = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert y.max() == 1.0 and y.min() == 0.0
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), frame.mean(axis=1))
+    plt.close(fig)
+
+
 def test_figures_plot_the_measured_numbers(built):
     """What each figure drew, read back from the matplotlib figure before saving, is what
     analysis.measures computes from the runs."""
