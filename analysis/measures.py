@@ -32,6 +32,33 @@ def window_mean(frame: pd.DataFrame, lo: float, hi: float) -> pd.Series:
     return part.mean()
 
 
+CONVERGED = 0.05  # a converged run adds at most this share of its final AP in its last quarter
+
+
+def last_quarter_gain(history: pd.DataFrame) -> pd.Series:
+    """Per run of HISTORY (run_id, step, value: one validation metric), the share of its final
+    value gained in the last quarter of training: (final − the value of the last evaluation at
+    or before 3/4 of the last step) / final. NaN for a run with one evaluation."""
+    out = {}
+    for run_id, h in history.sort_values('step').groupby('run_id'):
+        before = h[h['step'] <= 0.75 * h['step'].iloc[-1]]
+        final = h['value'].iloc[-1]
+        out[run_id] = (final - before['value'].iloc[-1]) / final if len(before) and final \
+            else np.nan
+    return pd.Series(out, dtype=float)
+
+
+def convergence(runs) -> pd.Series:
+    """Per finished run (run id), ``last_quarter_gain`` of its validation AP (AP50 on the
+    synthetic crowd, whose metric logs no COCO AP)."""
+    done = runs.frame[runs.frame['status'] == 'FINISHED'] if len(runs.frame) else runs.frame
+    parts = []
+    for metric, rows in (('val/bbox_mAP', done['dataset'] != 'crowdhuman'),
+                         ('val/AP50', done['dataset'] == 'crowdhuman')) if len(done) else ():
+        parts.append(last_quarter_gain(runs.history(done.loc[rows, 'run_id'], [metric])))
+    return pd.concat(parts) if parts else pd.Series(dtype=float)
+
+
 def finals(runs, selector: dict, metric: str, scale=100.0) -> pd.Series:
     """Per seed, the final value of METRIC (percent by default) of the selector's runs."""
     done = runs.select(selector)

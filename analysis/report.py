@@ -24,6 +24,7 @@ class Report:
     unfinished: list  # suites asked for without a finished run (their rows say "not run")
     no_records: dict = None  # run id -> why it has no per-image evaluation record
     absolute: bool = True  # tables show ours − paper (not at the tiny scale)
+    gains: pd.Series = None  # run id -> share of its final AP gained in the last quarter
 
 
 def default_out(suites) -> str:
@@ -32,7 +33,7 @@ def default_out(suites) -> str:
 
 def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
     """Load the runs, then write tables, figures and claims under OUT; LOG reports progress."""
-    from analysis import claims, figures, intervals, tables
+    from analysis import claims, figures, intervals, measures, tables
     from analysis.runs import Runs
     out = out or default_out(suites)
     start = time.time()
@@ -59,8 +60,12 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
         pd.DataFrame(columns=cols)
     for p in problems.itertuples():
         log(f'      {p.status.lower()} run: {p.suite} / {p.trial} ({p.error or "no error tag"})')
-    # one line per run: its params and status, then its final metrics by name (not in the
-    # order the store holds them, so that the same runs write the same file)
+    # one line per run: its params and status, the share of its final AP it gained in the last
+    # quarter of training, then its final metrics by name (not in the order the store holds
+    # them, so that the same runs write the same file)
+    gains = measures.convergence(runs)
+    frame = frame.assign(last_quarter_gain=frame['run_id'].map(gains)) if len(frame) else \
+        frame.assign(last_quarter_gain=[])
     metrics = sorted(c for c in frame if '/' in c and not c.startswith('train/'))
     frame[[c for c in frame if '/' not in c] + metrics].to_csv(
         osp.join(out, 'runs.csv'), index=False)
@@ -86,11 +91,36 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
     for run_id, why in boot.missing.items():
         log(f'      run {run_id}: {why} (its claims take intervals over seeds only)')
     report = Report(out, runs, built, drawn, verdicts, problems, unfinished, boot.missing,
-                    absolute)
+                    absolute, gains)
     with open(osp.join(out, 'report.md'), 'w', encoding='utf-8') as f:
         f.write(markdown(report))
     log(f'done in {time.time() - start:.1f} s: {osp.abspath(out)}')
     return report
+
+
+def convergence_text(report: Report) -> str:
+    """How many runs were still learning when their schedule ended (runs.csv's
+    last_quarter_gain, measures.convergence)."""
+    from analysis import measures
+    frame = report.runs.frame
+    have = frame.assign(gain=frame['run_id'].map(report.gains)).dropna(subset=['gain']) \
+        if len(frame) and report.gains is not None else []
+    if not len(have):
+        return 'No finished run has a validation curve.'
+    limit = measures.CONVERGED
+    learning = have[have['gain'] > limit].sort_values('gain', ascending=False)
+    worst = have.loc[have['gain'].idxmax()]
+    crowd = ', AP50 on the synthetic crowd' if (have['dataset'] == 'crowdhuman').any() else ''
+    text = (f'Of {len(have)} finished runs with a validation curve, **{len(learning)}** gained '
+            f'more than {limit:.0%} of their final AP{crowd} in the last quarter of their '
+            'schedule (the convergence criterion of docs/performance.md): median '
+            f'{have["gain"].median():.1%}, largest {worst["gain"]:.1%} ({worst["suite"]} / '
+            f'{worst["trial"]}).')
+    if not len(learning):
+        return text + ' By this criterion every comparison here is between trained detectors.'
+    return (text + ' A comparison of runs still learning says how far each got, not what the '
+            'method does to a trained detector. Still learning:\n\n' + '\n'.join(
+                f'- {r.suite} / {r.trial}: {r.gain:+.1%}' for r in learning.itertuples()))
 
 
 def markdown(report: Report) -> str:
@@ -133,7 +163,8 @@ def markdown(report: Report) -> str:
         frame = runs.frame.set_index('run_id')
         lines += [f'- {frame.loc[r, "suite"]} / {frame.loc[r, "trial"]} ({r}): {why}'
                   for r, why in report.no_records.items()]
-    lines += ['', '## Figures', '']
+    lines += ['', '## Have the models finished learning?', '', convergence_text(report), '']
+    lines += ['## Figures', '']
     lines += [f'![{name}](figures/{name}.png)' for name in report.figures]
     lines += ['', '## Tables', '']
     for name, cells in report.tables.items():

@@ -334,6 +334,30 @@ def assert_line(drawn, label, frame):
     np.testing.assert_allclose(y, frame.mean(axis=1), rtol=1e-12)
 
 
+def test_last_quarter_gain_is_the_share_of_the_final_ap_added_after_three_quarters():
+    history = pd.DataFrame(dict(
+        run_id=['a'] * 4 + ['b'] * 4 + ['c'],
+        step=[6, 3, 12, 9, 1, 2, 3, 5, 12],  # in any order; b's 3/4 lies between evaluations
+        value=[0.3, 0.2, 0.40, 0.39, 0.1, 0.2, 0.3, 0.5, 0.4]))
+    gain = measures.last_quarter_gain(history)
+    assert gain['a'] == pytest.approx(0.01 / 0.40)  # epoch 9 of 12
+    assert gain['b'] == pytest.approx(0.2 / 0.5)  # the evaluation at step 3 <= 0.75 * 5
+    assert np.isnan(gain['c'])  # one evaluation: no curve
+
+
+def test_the_report_says_which_runs_were_still_learning(store, built):
+    """The fixture's runs log val AP v/3, 2v/3, v at epochs 1-3: each gained a third of its
+    final AP in its last quarter, over the 5% a converged run adds."""
+    runs = pd.read_csv(osp.join(built.out, 'runs.csv'))
+    done = runs[runs['status'] == 'FINISHED']
+    np.testing.assert_allclose(done['last_quarter_gain'], 1 / 3)
+    assert runs.loc[runs['status'] != 'FINISHED', 'last_quarter_gain'].isna().all()
+    md = open(osp.join(built.out, 'report.md'), encoding='utf-8').read()
+    assert (f'Of {len(done)} finished runs with a validation curve, **{len(done)}** gained more '
+            'than 5% of their final AP in the last quarter') in md
+    assert md.count('\n- ') >= len(done) and '+33.3%' in md
+
+
 def test_a_band_stays_within_what_its_quantity_can_take():
     """Three seeds of an accuracy near 1 (and near 0): the 95% t interval runs past [0, 1], the
     band drawn stops there; the line is the mean as it is."""
