@@ -18,7 +18,7 @@ from experiments import export, reuse, tracking
 from experiments.launcher import run_suite
 from experiments.suites import Suite
 from prm_rga_cli import main
-from mlflow_store import write_store
+from mlflow_store import mlflow_server, write_store
 from test_launcher import launch_args
 from test_reuse import fake_trial, first_launch
 
@@ -185,3 +185,19 @@ def test_a_broken_export_is_refused_before_the_store_is_touched(moved, tmp_path,
     assert main(['suite', 'export', 'table7', '--out', str(tmp_path / 'x'),
                  '--tracking-uri', moved['uri']]) == 2
     assert 'no runs of suite table7 in the store' in capsys.readouterr().err
+
+
+def test_through_a_tracking_server_the_same_runs_go_in_and_come_out(moved, tmp_path):
+    """A cluster's store: the export imported through an `mlflow server` (REST, proxied
+    artifacts) and exported from it again is the same folder, byte for byte."""
+    db = new_store(tmp_path / 'server')
+    tracking.check_tracking_uri(db)
+    with mlflow_server(db, str(tmp_path)) as url:
+        client = MlflowClient(url)
+        counts = export.import_runs(client, moved['export'], url)
+        assert counts['imported'] == len(os.listdir(osp.join(moved['export'], 'runs')))
+        again = str(tmp_path / 'again')
+        export.export_runs(client, ['quick', 'table4', 'fig2'], again)
+    for run in os.listdir(osp.join(again, 'runs')):
+        assert same_tree(osp.join(moved['export'], 'runs', run),
+                         osp.join(again, 'runs', run)) == [], run
