@@ -145,7 +145,7 @@ def export_runs(client, suites, out: str) -> dict:
     # runs imported here are exported under the id they came with
     ids = {run.info.run_id: run.data.tags[IMPORTED_FROM] for run in runs
            if IMPORTED_FROM in run.data.tags}
-    names = {e: client.get_experiment(e).name for e in {run.info.experiment_id for run in runs}}
+    experiments = {e: client.get_experiment(e) for e in {run.info.experiment_id for run in runs}}
     try:
         os.makedirs(osp.join(out, 'runs'), exist_ok=True)
     except OSError as err:
@@ -159,7 +159,7 @@ def export_runs(client, suites, out: str) -> dict:
             continue
         tmp = tempfile.mkdtemp(dir=osp.join(out, 'runs'), prefix='.export-')
         try:
-            _write_run(client, run, names[run.info.experiment_id], ids, tmp)
+            _write_run(client, run, experiments[run.info.experiment_id].name, ids, tmp)
             if osp.isdir(final):
                 shutil.rmtree(final)
             os.replace(tmp, final)
@@ -168,8 +168,7 @@ def export_runs(client, suites, out: str) -> dict:
         counts['written'] += 1
     path = osp.join(out, EXPERIMENTS)
     notes = _experiment_tags(out) if osp.isfile(path) else {}
-    notes.update({name: dict(sorted(client.get_experiment(e).tags.items()))
-                  for e, name in names.items()})
+    notes.update({e.name: dict(sorted(e.tags.items())) for e in experiments.values()})
     with open(path + '.tmp', 'w') as f:
         json.dump(dict(sorted(notes.items())), f, indent=1)
     os.replace(path + '.tmp', path)
@@ -237,7 +236,7 @@ def import_runs(client, folder: str, tracking_uri: str) -> dict:
     # runs imported before, and those of the store the export was written from
     imported = {**_imported(client), **reuse.runs_by_id(client, [d['run_id'] for d in docs])}
     ids = {old: run.info.run_id for old, run in imported.items()}
-    counts = dict(imported=0, present=0)
+    counts, experiment_ids = dict(imported=0, present=0), {}
     # launches first, then trial runs, then reuse records: each names runs made before it
     order = sorted(docs, key=lambda d: (PARENT in d['tags'], reuse.REUSED_FROM in d['tags']))
     for doc in order:
@@ -248,15 +247,26 @@ def import_runs(client, folder: str, tracking_uri: str) -> dict:
             continue
         if done is not None:  # an earlier import stopped half-way through this run
             client.delete_run(done.info.run_id)
-        experiment_id = tracking.get_or_create_experiment(client, doc['experiment'],
-                                                          tracking_uri)
-        for key, value in experiment_tags.get(doc['experiment'], {}).items():
-            if key not in client.get_experiment(experiment_id).tags:
-                client.set_experiment_tag(experiment_id, key, value)
+        if doc['experiment'] not in experiment_ids:
+            experiment_ids[doc['experiment']] = _prepare_experiment(
+                client, doc['experiment'], experiment_tags.get(doc['experiment'], {}),
+                tracking_uri)
+        experiment_id = experiment_ids[doc['experiment']]
         status = doc['status'] if doc['status'] in TERMINAL else 'KILLED'
         ids[old] = _create_run(client, folder, doc, histories[old], experiment_id, status, ids)
         counts['imported'] += 1
     return counts
+
+
+def _prepare_experiment(client, name: str, tags: dict, tracking_uri: str) -> str:
+    """The experiment's id, created if missing, with the exported tags it lacks (a tag set in
+    this store stays)."""
+    experiment_id = tracking.get_or_create_experiment(client, name, tracking_uri)
+    have = client.get_experiment(experiment_id).tags
+    for key, value in tags.items():
+        if key not in have:
+            client.set_experiment_tag(experiment_id, key, value)
+    return experiment_id
 
 
 def _create_run(client, folder: str, doc: dict, history: list, experiment_id: str,

@@ -15,10 +15,10 @@ from experiments import suites  # noqa: E402
 from prm_rga_errors import InputError  # noqa: E402
 
 
-def missing(runs: pd.DataFrame, planned: dict) -> dict:
-    """suite -> its trials (name, config hash) without a FINISHED run in RUNS; PLANNED maps
-    suite -> its trials."""
-    done = set(runs[runs['status'] == 'FINISHED']['config_hash'])
+def missing(finished: pd.Series, planned: dict) -> dict:
+    """suite -> its trials (name, config hash) whose config hash no FINISHED run has
+    (FINISHED: run -> config hash); PLANNED maps suite -> its trials."""
+    done = set(finished)
     return {suite: [(t.name, t.params['config_hash']) for t in trials
                     if t.params['config_hash'] not in done]
             for suite, trials in planned.items()}
@@ -39,9 +39,10 @@ def main(argv=None) -> int:
     except (OSError, ValueError, InputError) as err:
         print(f'check_reproduction: {path}: {err}', file=sys.stderr)
         return 2
-    twice = runs[runs['status'] == 'FINISHED']['config_hash'].value_counts()
-    twice = sorted(twice[twice > 1].index)
-    gaps = missing(runs, planned)
+    finished = runs.loc[runs['status'] == 'FINISHED', 'config_hash']
+    counts = finished.value_counts()
+    twice = sorted(counts[counts > 1].index)
+    gaps = missing(finished, planned)
     for suite, trials in planned.items():
         print(f'{suite:<7} {len(trials) - len(gaps[suite]):>3} of {len(trials)} trials have a '
               'finished run')
