@@ -51,8 +51,7 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
     counts = frame['status'].value_counts() if len(frame) else {}
     log(f'      {len(frame)} trial runs ({", ".join(f"{n} {s.lower()}" for s, n in counts.items())}'
         f'); scale {runs.scale}; store {runs.tracking_uri}')
-    finished = set(frame.loc[frame['status'] == 'FINISHED', 'suite']) if len(frame) else set()
-    unfinished = [suite for suite in runs.suites if suite not in finished]
+    unfinished = runs.unfinished()
     for suite in unfinished:
         log(f'      suite {suite}: no finished run in the store (its rows say "not run")')
     cols = [c for c in ('suite', 'trial', 'seed', 'status', 'error', 'run_id') if c in frame]

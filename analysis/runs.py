@@ -59,6 +59,7 @@ class Runs:
         self.cache_dir = cache_dir
         self.suites = list(suites)
         self.missing_suites = []
+        self.members = {}  # suite -> the ids of the runs it holds, reused ones as their source
         self._histories = {}
         self.frame = self._load()
         scales = self.frame['scale'].dropna() if len(self.frame) else []
@@ -91,7 +92,9 @@ class Runs:
             runs = [run for run in tracking.search_runs(self.client, [exp.experiment_id])
                     if 'mlflow.parentRunId' in run.data.tags or 'trial' in run.data.tags]
             # a reused trial is its source run, counted once however many suites reuse it
-            for run in reuse.resolve(self.client, runs):
+            resolved = reuse.resolve(self.client, runs)
+            self.members[suite] = [run.info.run_id for run in resolved]
+            for run in resolved:
                 if run.info.run_id not in seen:
                     seen.add(run.info.run_id)
                     records.append(self._record(suite, run))
@@ -117,6 +120,14 @@ class Runs:
         rec.update({k: (np.nan if 'val/' in k and 'bbox_mAP' in k and v < 0 else v)
                     for k, v in run.data.metrics.items()})
         return rec
+
+    def unfinished(self) -> list:
+        """The suites asked for that hold no finished run; a suite whose trials were all reused
+        from another suite's runs holds those runs."""
+        frame = self.frame
+        finished = set(frame.loc[frame['status'] == 'FINISHED', 'run_id']) if len(frame) else set()
+        return [suite for suite in self.suites
+                if not finished.intersection(self.members.get(suite, ()))]
 
     def launches(self) -> list:
         """The launches (parent runs) that trained the runs read, oldest first: their notes say
