@@ -25,6 +25,7 @@ class Report:
     no_records: dict = None  # run id -> why it has no per-image evaluation record
     absolute: bool = True  # tables show ours − paper (not at the tiny scale)
     gains: pd.Series = None  # run id -> share of its final AP gained in the last quarter
+    commit: str = None  # the checkout's commit as the report started (before it wrote anything)
 
 
 def default_out(suites) -> str:
@@ -35,8 +36,11 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
     """Load the runs, then write tables, figures and claims under OUT; LOG reports progress."""
     from analysis import claims, figures, intervals, measures, tables
     from analysis.runs import Runs
+    from experiments import notes
     out = out or default_out(suites)
     start = time.time()
+    # read first: the files the report rewrites below are tracked when it is committed (docs/)
+    commit = notes.git_commit()
     steps = 3 + len(figures.FIGURES)
 
     def step(i, what):
@@ -90,7 +94,7 @@ def build(suites, tracking_uri=None, out=None, scale=None, log=print) -> Report:
     for run_id, why in boot.missing.items():
         log(f'      run {run_id}: {why} (its claims take intervals over seeds only)')
     report = Report(out, runs, built, drawn, verdicts, problems, unfinished, boot.missing,
-                    absolute, gains)
+                    absolute, gains, commit)
     with open(osp.join(out, 'report.md'), 'w', encoding='utf-8') as f:
         f.write(markdown(report))
     log(f'done in {time.time() - start:.1f} s: {osp.abspath(out)}')
@@ -130,7 +134,7 @@ def markdown(report: Report) -> str:
     lines = [f'# Report: {", ".join(runs.suites)}', '',
              f'Store `{runs.tracking_uri}`, scale `{runs.scale}`, {len(runs.frame)} trial runs. '
              f'Written by `prm-rga report {" ".join(runs.suites)}`, '
-             + notes.at_commit(notes.git_commit()) + '.', '']
+             + notes.at_commit(report.commit) + '.', '']
     if report.unfinished:
         lines += [f'Suites without a finished run: {", ".join(report.unfinished)}.', '']
     launches = runs.launches()

@@ -11,6 +11,7 @@ import pytest
 
 from analysis import claims, figures, measures, paper_values, report, specs, tables
 from analysis.runs import Runs
+from experiments import notes
 from mlflow_store import mlflow_server
 from prm_rga_cli import main
 from prm_rga.errors import InputError
@@ -265,12 +266,17 @@ def test_claims_that_fail_or_lack_runs_say_so(store, tmp_path):
     assert close.verdict == claims.INCONCLUSIVE and close.ci_low < 0 < close.ci_high
 
 
-def test_report_command(store, tmp_path, capsys):
+def test_report_command(store, tmp_path, capsys, monkeypatch):
     out = str(tmp_path / 'r')
+    # the commit is read before the report writes a file: a report regenerated in a committed
+    # folder (docs/reproduction) would otherwise name its own half-written files a dirty tree
+    monkeypatch.setattr(notes, 'git_commit', lambda: 'dirty' if osp.exists(out) else 'clean')
     assert main(['report', 'quick', '--tracking-uri', store['uri'], '--out', out]) == 0
     printed = capsys.readouterr().out
     assert '[1/9] loading runs of quick' in printed and 'done in' in printed
     assert osp.exists(osp.join(out, 'figures', 'fig3.png'))
+    with open(osp.join(out, 'report.md')) as f:
+        assert 'at commit `clean`' in f.read()
 
 
 def test_bad_store_is_an_input_error(tmp_path, capsys):
