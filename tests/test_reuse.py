@@ -147,7 +147,7 @@ def test_the_report_counts_a_run_once_however_many_suites_reuse_it(tmp_path):
     frame = Runs(['first', 'second', 'third'], uri, cache_dir=str(tmp_path / 'cache')).frame
     assert sorted(frame['run_id']) == sorted(first.values())
     assert frame.set_index('run_id').loc[first['a;seed=0'], 'suite'] == 'first'
-    # a suite of reused trials only has finished runs: the report must not say it was not run
+    # a suite made only of reused trials holds their finished runs: it was run
     write_launch(MlflowClient(uri), 'failed', {'b;seed=0': 'FAILED'})
     assert Runs(['third'], uri, cache_dir=str(tmp_path / 'cache')).unfinished() == []
     runs = Runs(['first', 'second', 'third', 'failed', 'never'], uri,
